@@ -1,0 +1,54 @@
+# cliproxy — the README's two commands: `make run` and `make test`.
+# Both install what they need on a fresh Debian machine.
+
+SWIFT       ?= swift
+DEB_PACKAGES = libjq-dev libonig-dev libcurl4-openssl-dev libyaml-dev python3-venv
+VENV         = .venv
+PY           = $(VENV)/bin/python
+CLIPROXY     = .build/debug/cliproxy
+
+.PHONY: all deps venv build run test unit rules-test sdk-check ir-check bench clean
+
+all: build
+
+# Debian packages: installed when missing (as root), otherwise the command to run is printed.
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "missing Debian packages:$$missing"; echo "run: sudo apt-get install -y$$missing"; exit 1; fi; \
+	fi
+
+# Python with the official SDKs, for checking golden files against their types (git-ignored).
+$(VENV)/.stamp: scripts/requirements-sdk.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r scripts/requirements-sdk.txt
+	touch $@
+
+venv: deps $(VENV)/.stamp
+
+build: deps
+	$(SWIFT) build --product cliproxy
+
+run: build
+	$(CLIPROXY) --config config.yaml
+
+test: deps venv
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+	$(CLIPROXY) rules test --plain
+	$(PY) scripts/ir_check.py --fixtures
+	$(PY) scripts/sdk_check.py
+
+unit: deps
+	$(SWIFT) test
+
+rules-test: build
+	$(CLIPROXY) rules test
+
+bench: deps
+	$(SWIFT) build -c release --product cliproxy-bench
+	.build/release/cliproxy-bench
+
+clean:
+	rm -rf .build $(VENV)

@@ -1,0 +1,228 @@
+import CJQ
+
+/// What the rules may know about a request (`$ctx` in `Rules/README.md`).
+/// Fixtures pin every field, so outputs are byte-stable.
+public struct TranslationContext: Sendable {
+    public var model: String
+    public var clientModel: String?
+    public var stream: Bool
+    public var requestID: String
+    public var created: Int
+    public var idSeed: String
+
+    public init(model: String, clientModel: String? = nil, stream: Bool = false, requestID: String, created: Int, idSeed: String) {
+        self.model = model; self.clientModel = clientModel; self.stream = stream
+        self.requestID = requestID; self.created = created; self.idSeed = idSeed
+    }
+
+    /// The `$ctx` object (owned), with the client's request when there is one.
+    func jvValue(request: jv?) -> jv {
+        var o = jv_object()
+        o = JV.set(owned: o, "model", owned: JV.string(model))
+        o = JV.set(owned: o, "client_model", owned: clientModel.map(JV.string) ?? jv_null())
+        o = JV.set(owned: o, "stream", owned: jv_bool(stream ? 1 : 0))
+        o = JV.set(owned: o, "request_id", owned: JV.string(requestID))
+        o = JV.set(owned: o, "created", owned: jv_number(Double(created)))
+        o = JV.set(owned: o, "id_seed", owned: JV.string(idSeed))
+        o = JV.set(owned: o, "request", owned: request.map { jv_copy($0) } ?? jv_null())
+        return o
+    }
+}
+
+/// An HTTP reply produced by the rules: error translations and folded streams.
+public struct RuleReply: Sendable, Equatable {
+    public var status: Int
+    public var headers: [(String, String)]
+    public var body: [UInt8]
+    public static func == (a: RuleReply, b: RuleReply) -> Bool {
+        a.status == b.status && a.body == b.body && a.headers.elementsEqual(b.headers, by: { $0 == $1 })
+    }
+}
+
+/// One client request's trip through the rules: its request translation, and
+/// later its response, stream or error translation.
+///
+/// An exchange is pinned to one worker of the rule set it started with, so the
+/// client's parsed request (`$ctx.request`) and a stream's fold state stay
+/// `jv`s on that worker's thread — never re-parsed, never shared.
+public final class Exchange: Sendable {
+    public let ruleSet: RuleSet
+    public let client: String
+    public let upstream: String
+    public let context: TranslationContext
+    let worker: RuleWorker
+    /// `$ctx` (with the client request once known), owned by `worker`'s thread.
+    private let ctx: JVCell
+
+    public init(ruleSet: RuleSet, client: String, upstream: String, context: TranslationContext) {
+        self.ruleSet = ruleSet
+        self.client = client
+        self.upstream = upstream
+        self.context = context
+        self.worker = ruleSet.pickWorker()
+        self.ctx = JVCell(owned: jv_null())
+    }
+
+    deinit {
+        // `ctx` is a jv of the worker's thread (libjq's counts are not atomic): release it there.
+        let cell = ctx
+        worker.submit { _ in cell.replace(owned: jv_null()) }
+    }
+
+    /// Builds the dispatcher input `{op, from, to, ctx, body}` (owned).
+    private func envelope(_ op: String, body: jv) -> jv {
+        if jv_get_kind(ctx.value) == JV_KIND_NULL { ctx.replace(owned: context.jvValue(request: nil)) }
+        var o = jv_object()
+        o = JV.set(owned: o, "op", owned: JV.string(op))
+        o = JV.set(owned: o, "from", owned: JV.string(client))
+        o = JV.set(owned: o, "to", owned: JV.string(upstream))
+        o = JV.set(owned: o, "ctx", owned: jv_copy(ctx.value))
+        return JV.set(owned: o, "body", owned: body)
+    }
+
+    /// Keeps the (borrowed) client request for later rules as `$ctx.request`.
+    private func remember(request: jv) {
+        ctx.replace(owned: context.jvValue(request: request))
+    }
+
+    private static func parse(_ bytes: [UInt8]) throws -> jv { try JV.parse(bytes) }
+
+    /// Client request → upstream request (`C/request::decode | U/request::encode`,
+    /// or `passthrough` within one dialect).
+    public func translateRequest(_ body: [UInt8]) async throws -> [UInt8] {
+        try await worker.perform { [self] program in
+            let req = try Self.parse(body)
+            remember(request: req)
+            let out = try program.run(owned: envelope("request", body: req))
+            defer { jv_free(out) }
+            return JSONWriter.bytes(out)
+        }
+    }
+
+    /// Client request → IR request (what the server routes on).
+    public func decodeRequest(_ body: [UInt8]) async throws -> [UInt8] {
+        try await worker.perform { [self] program in
+            let req = try Self.parse(body)
+            remember(request: req)
+            let out = try program.run(owned: envelope("decode_request", body: req))
+            defer { jv_free(out) }
+            return JSONWriter.bytes(out)
+        }
+    }
+
+    /// Upstream response → client response. Within one dialect the body is
+    /// returned as it came.
+    public func translateResponse(_ body: [UInt8]) async throws -> [UInt8] {
+        if client == upstream { return body }
+        return try await worker.perform { [self] program in
+            let out = try program.run(owned: envelope("response", body: try Self.parse(body)))
+            defer { jv_free(out) }
+            return JSONWriter.bytes(out)
+        }
+    }
+
+    /// An upstream error reply → the client's error reply. A body that is not
+    /// JSON (a gateway's HTML page) reaches the rules as a string.
+    public func translateError(status: Int, body: [UInt8]) async throws -> RuleReply {
+        try await worker.perform { [self] program in
+            var input = jv_object()
+            input = JV.set(owned: input, "status", owned: jv_number(Double(status)))
+            let parsed = (try? Self.parse(body)) ?? JV.string(bytes: Array(body.prefix(8192)))
+            input = JV.set(owned: input, "body", owned: parsed)
+            return try Self.reply(program.run(owned: envelope("error", body: input)))
+        }
+    }
+
+    /// An IR error (`Rules/README.md`, "Error") → the client's error reply:
+    /// how the proxy's own errors reach a client in its dialect.
+    public func encodeError(status: Int, type: String, message: String, retryAfter: Int? = nil) async throws -> RuleReply {
+        try await worker.perform { [self] program in
+            var e = jv_object()
+            e = JV.set(owned: e, "status", owned: jv_number(Double(status)))
+            e = JV.set(owned: e, "type", owned: JV.string(type))
+            e = JV.set(owned: e, "message", owned: JV.string(message))
+            if let retryAfter { e = JV.set(owned: e, "retry_after", owned: jv_number(Double(retryAfter))) }
+            return try Self.reply(program.run(owned: envelope("encode_error", body: e)))
+        }
+    }
+
+    /// A whole upstream stream → one client reply (a non-stream client of a
+    /// stream-only upstream).
+    public func collect(_ events: [SSEEvent]) async throws -> RuleReply {
+        try await worker.perform { [self] program in
+            try Self.reply(program.run(owned: envelope("collect", body: SSEWriter.jvEvents(events))))
+        }
+    }
+
+    /// Reads `{status, headers, body}` (owned) into a reply.
+    static func reply(_ v: jv) throws -> RuleReply {
+        defer { jv_free(v) }
+        let status = JV.get(v, "status"), headers = JV.get(v, "headers"), body = JV.get(v, "body")
+        defer { jv_free(status); jv_free(headers); jv_free(body) }
+        guard let code = JV.number(status), code >= 100, code < 600 else {
+            throw RuleRuntimeError(rule: "runtime", message: "error rule returned no valid status")
+        }
+        var hs: [(String, String)] = []
+        if JV.isObject(headers) {
+            var it = jv_object_iter(headers)
+            while jv_object_iter_valid(headers, it) != 0 {
+                let k = jv_object_iter_key(headers, it), val = jv_object_iter_value(headers, it)
+                if let ks = JV.text(k) { hs.append((ks, JV.text(val) ?? JSONWriter.string(val))) }
+                jv_free(k); jv_free(val)
+                it = jv_object_iter_next(headers, it)
+            }
+        }
+        return RuleReply(status: Int(code), headers: hs, body: JSONWriter.bytes(body))
+    }
+
+    /// A stream translator for this exchange's response stream.
+    public func streamTranslator() -> StreamTranslator { StreamTranslator(exchange: self) }
+
+    /// Runs one fold step on the pinned worker. `state` is the fold's state
+    /// cell; `events` the upstream events of this batch.
+    func foldStep(state: JVCell, events: [SSEEvent], final: Bool) async throws -> [UInt8] {
+        try await worker.perform { [self] program in
+            var input = envelope("stream", body: jv_null())
+            input = JV.set(owned: input, "state", owned: jv_copy(state.value))
+            input = JV.set(owned: input, "events", owned: SSEWriter.jvEvents(events))
+            input = JV.set(owned: input, "final", owned: jv_bool(final ? 1 : 0))
+            let out = try program.run(owned: input)
+            defer { jv_free(out) }
+            state.replace(owned: JV.get(out, "state"))
+            let events = JV.get(out, "out")
+            defer { jv_free(events) }
+            var bytes: [UInt8] = []
+            SSEWriter.append(events: events, into: &bytes)
+            return bytes
+        }
+    }
+}
+
+/// Translates one upstream stream into the client's stream, event batch by
+/// event batch, holding the fold state on the exchange's worker.
+public final class StreamTranslator: Sendable {
+    let exchange: Exchange
+    private let state = JVCell(owned: jv_null())
+    public var passthrough: Bool { exchange.client == exchange.upstream }
+
+    init(exchange: Exchange) { self.exchange = exchange }
+
+    /// Translates the events that arrived together; returns client SSE bytes
+    /// (possibly empty).
+    public func translate(_ events: [SSEEvent]) async throws -> [UInt8] {
+        if events.isEmpty { return [] }
+        return try await exchange.foldStep(state: state, events: events, final: false)
+    }
+
+    /// Flushes after the upstream ended: closing events, or the dialect's
+    /// error when the upstream stopped without its terminator.
+    public func finish() async throws -> [UInt8] {
+        try await exchange.foldStep(state: state, events: [], final: true)
+    }
+
+    deinit {
+        // The state is a jv of the worker's thread: release it there.
+        let cell = state
+        exchange.worker.submit { _ in cell.replace(owned: jv_null()) }
+    }
+}

@@ -1,0 +1,3 @@
+enum CLIProxyVersion {
+    static let string = "0.1.0"
+}

@@ -1,0 +1,133 @@
+import Testing
+import CJQ
+@testable import RuleEngine
+
+@Suite struct StreamTests {
+    @Test func sseParserHandlesSplitsCRLFAndComments() {
+        let wire = "event: delta\r\ndata: {\"c\":\"a\"}\r\n\r\n: keep-alive\n\ndata: line1\ndata: line2\n\nid: 7\ndata: [DONE]\n\n"
+        let bytes = wire.bytes
+        // Every split point gives the same events.
+        var reference: [SSEEvent]? = nil
+        for cut in 0...bytes.count {
+            var p = SSEParser()
+            let events = p.feed(bytes[0..<cut]) + p.feed(bytes[cut...]) + p.finish()
+            if let r = reference { #expect(events == r, "split at \(cut)") } else { reference = events }
+        }
+        #expect(reference == [
+            SSEEvent(name: "delta", data: #"{"c":"a"}"#.bytes),
+            SSEEvent(name: nil, data: "line1\nline2".bytes),
+            SSEEvent(name: nil, data: "[DONE]".bytes),
+        ])
+    }
+
+    @Test func truncatedFinalEventIsDropped() {
+        var p = SSEParser()
+        let events = p.feed("data: {\"a\":1}\n\ndata: {\"a\":".bytes) + p.finish()
+        #expect(events.count == 1)
+    }
+
+    @Test func foldKeepsStateAndFlushesAtTheEnd() async throws {
+        let set = try await TestRules().build()
+        let ex = Exchange(ruleSet: set, client: "alpha", upstream: "beta", context: TestRules.context(stream: true))
+        let events = [SSEEvent(name: "delta", data: #"{"c":"x"}"#.bytes), SSEEvent(name: "delta", data: #"{"c":"y"}"#.bytes), SSEEvent(name: "stop", data: "{}".bytes)]
+        let t = ex.streamTranslator()
+        var out = try await t.translate(Array(events[0..<2]))
+        out += try await t.translate([events[2]])
+        out += try await t.finish()
+        #expect(out.text == "data: {\"d\":\"x\"}\n\ndata: {\"d\":\"y\"}\n\ndata: END\n\n")
+        // The same stream one event at a time gives the same bytes.
+        let t2 = ex.streamTranslator()
+        var out2: [UInt8] = []
+        for e in events { out2 += try await t2.translate([e]) }
+        out2 += try await t2.finish()
+        #expect(out2 == out)
+    }
+
+    @Test func streamWithoutTerminatorEndsInTheDialectsError() async throws {
+        let set = try await TestRules().build()
+        let ex = Exchange(ruleSet: set, client: "alpha", upstream: "beta", context: TestRules.context(stream: true))
+        let t = ex.streamTranslator()
+        var out = try await t.translate([SSEEvent(name: "delta", data: #"{"c":"x"}"#.bytes)])
+        out += try await t.finish()
+        #expect(out.text == "data: {\"d\":\"x\"}\n\nevent: error\ndata: {\"error\":\"broken\"}\n\n")
+    }
+
+    @Test func manyConcurrentStreamsKeepTheirOwnState() async throws {
+        let set = try await TestRules().build(threads: 2)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<100 {
+                group.addTask {
+                    let ex = Exchange(ruleSet: set, client: "alpha", upstream: "beta", context: TestRules.context(stream: true))
+                    let t = ex.streamTranslator()
+                    var out: [UInt8] = []
+                    for k in 0..<20 { out += try await t.translate([SSEEvent(name: "delta", data: #"{"c":"\#(i)-\#(k)"}"#.bytes)]) }
+                    out += try await t.translate([SSEEvent(name: "stop", data: "{}".bytes)])
+                    out += try await t.finish()
+                    let expected = (0..<20).map { "data: {\"d\":\"\(i)-\($0)\"}\n\n" }.joined() + "data: END\n\n"
+                    #expect(out.text == expected)
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+}
+
+@Suite struct ReloadTests {
+    @Test func failedRebuildKeepsTheCurrentSet() async throws {
+        let rules = TestRules()
+        let store = RuleSetStore(try await rules.build())
+        let first = store.ruleSet
+        rules.write("beta/request.jq", "def decode($ctx): {;\n")
+        let err = await store.reload()
+        #expect(err != nil)
+        #expect(store.ruleSet === first)
+        // the kept set still translates
+        let ex = Exchange(ruleSet: store.ruleSet, client: "alpha", upstream: "beta", context: TestRules.context())
+        #expect(try await ex.translateRequest(#"{"t":"a"}"#.bytes).text == #"{"model":"up-model","content":"A"}"#)
+        // a good edit is picked up
+        rules.write("beta/request.jq", """
+        def decode($ctx): {model: .model, text: .content};
+        def encode($ctx): {model: $ctx.model, content: .text, v: 2};
+        def passthrough($ctx): .;
+        """)
+        #expect(await store.reload() == nil)
+        #expect(store.ruleSet !== first)
+        let ex2 = Exchange(ruleSet: store.ruleSet, client: "alpha", upstream: "beta", context: TestRules.context())
+        #expect(try await ex2.translateRequest(#"{"t":"a"}"#.bytes).text == #"{"model":"up-model","content":"a","v":2}"#)
+        // an exchange started on the old set finishes on it
+        #expect(try await ex.translateRequest(#"{"t":"b"}"#.bytes).text == #"{"model":"up-model","content":"B"}"#)
+    }
+
+    @Test func vetoedRebuildKeepsTheCurrentSet() async throws {
+        let rules = TestRules()
+        let store = RuleSetStore(try await rules.build())
+        let first = store.ruleSet
+        let err = await store.reload(accept: { _ in "fixtures failed" })
+        #expect(err.map { "\($0)" } == "fixtures failed")
+        #expect(store.ruleSet === first)
+    }
+}
+
+@Suite struct SerializerTests {
+    /// The fast writer must print exactly what libjq prints.
+    @Test func matchesLibjqOnNumbersAndStrings() throws {
+        var values: [String] = ["0", "-0", "1", "-1", "0.1", "1e15", "1e16", "1e17", "2.5e16", "123456789012", "1.5e-7", "0.001", "0.0001",
+                                "0.00012345", "1.2e-5", "123e20", "3.14159", "5e-324", "1.7976931348623157e308", "9007199254740993",
+                                "1234567890123456.7", "12345678901234567", "-2.5e-300", "1e300", "100", "1.0", "0.30000000000000004"]
+        var seed: UInt64 = 42
+        for _ in 0..<3000 {
+            seed = seed &* 6364136223846793005 &+ 1442695040888963407
+            let d = Double(bitPattern: seed >> 1 | 0x3000_0000_0000_0000 & (seed << 1)) // wide spread of exponents
+            if d.isFinite { values.append("\(d)") }
+            values.append("\(Double(Int64(bitPattern: seed) >> Int64(seed % 50)))")
+            values.append("\(Double(seed % 100000) / 1000)")
+        }
+        values.append(#""plain \"quoted\" back\\slash \n\t\r\b\f \u0001 \u001f \u007f é 😀 / <>""#)
+        values.append(#"{"a":[1,{"b":null,"c":true,"d":false}],"":"","z":{}}"#)
+        for text in values {
+            let v = try JV.parse(text.bytes)
+            defer { jv_free(v) }
+            #expect(JSONWriter.string(v) == JV.dumpWithLibjq(v), "\(text)")
+        }
+    }
+}
