@@ -23,5 +23,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "RuleEngineTests", dependencies: ["RuleEngine", "CJQ"]),
+        // Benchmarks (`make bench`); results go in docs/BENCHMARKS.md.
+        .executableTarget(name: "cliproxy-bench", dependencies: ["RuleEngine"], path: "bench/CLIProxyBench"),
     ]
 )

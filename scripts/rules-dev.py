@@ -116,13 +116,15 @@ def run_case(case_dir, write):
             results["client_response.json"] = op("response", c, u, uresp, ctx)
     sse_path = os.path.join(case_dir, "upstream_stream.sse")
     if os.path.exists(sse_path):
-        events = parse_sse(open(sse_path, encoding="utf-8").read())
+        raw = open(sse_path, encoding="utf-8", newline="").read()
+        events = parse_sse(raw)
         sctx = dict(ctx, stream=True)
         out = op("stream", c, u, events, sctx)
         out1 = op("stream1", c, u, events, sctx)
         if out != out1:
             raise RuntimeError("stream output depends on batching")
-        results["client_stream.sse"] = write_sse(out)
+        # within one dialect the stream is relayed byte for byte
+        results["client_stream.sse"] = raw if c == u else write_sse(out)
         if c != u:
             results["client_response_from_stream.json"] = op("collect", c, u, events, ctx)
     bad = 0
@@ -130,9 +132,9 @@ def run_case(case_dir, write):
         path = os.path.join(case_dir, name)
         text = val if name.endswith(".sse") else pretty(val)
         if write:
-            open(path, "w", encoding="utf-8").write(text)
+            open(path, "w", encoding="utf-8", newline="").write(text)
         else:
-            old = open(path, encoding="utf-8").read() if os.path.exists(path) else None
+            old = open(path, encoding="utf-8", newline="").read() if os.path.exists(path) else None
             same = (old == text) if name.endswith(".sse") else (old is not None and json.loads(old) == val)
             if not same:
                 bad += 1

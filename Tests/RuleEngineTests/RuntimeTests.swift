@@ -157,4 +157,26 @@ import CJQ
         let own = try await ex.encodeError(status: 400, type: "invalid_request", message: "no model")
         #expect(own.status == 400 && own.body.text == #"{"err":"no model"}"#)
     }
+
+    /// Regression: a worker once released finished jobs under its queue lock;
+    /// when that freed the last reference to an Exchange, the Exchange's
+    /// deinit re-entered the queue and the worker deadlocked.
+    @Test(.timeLimit(.minutes(2))) func droppedExchangesDoNotDeadlockTheWorkers() async throws {
+        let set = try await TestRules().build(threads: 2)
+        for i in 0..<3000 {
+            let ex = Exchange(ruleSet: set, client: "alpha", upstream: "beta", context: TestRules.context())
+            let out = try await ex.translateRequest(#"{"t":"n\#(i)"}"#.bytes)
+            #expect(out.count > 0)
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<2000 {
+                group.addTask {
+                    let ex = Exchange(ruleSet: set, client: "alpha", upstream: "beta", context: TestRules.context(stream: true))
+                    _ = ex.streamTranslator()
+                    _ = try await ex.translateRequest(#"{"t":"p\#(i)"}"#.bytes)
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
 }

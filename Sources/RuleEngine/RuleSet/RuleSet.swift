@@ -1,8 +1,8 @@
 import Synchronization
 
 /// An immutable, compiled rule set: the dialects found in a `Rules/` folder
-/// and a pool of worker threads, each holding its own compiled copy of the
-/// dispatcher program.
+/// and a pool of worker threads, each holding its own compiled copy of every
+/// dialect's program.
 ///
 /// A rule set is built off to the side (`build`) and swapped in whole
 /// (`RuleSetStore`); requests in flight keep using the set they started with,
@@ -25,33 +25,30 @@ public final class RuleSet: Sendable {
 
     deinit { for w in workers { w.stop() } }
 
-    /// Reads and compiles `root` on `threads` worker threads (default: one per core).
+    /// Reads and compiles `root` on `threads` worker threads (default: one per
+    /// core). Every dialect is compiled once, the dialects spread over the
+    /// threads, before this returns — so a broken rule fails the build. Each
+    /// thread then compiles the dialects it has not got yet, ahead of any job.
     public static func build(root: String, threads: Int? = nil) async throws(RuleCompileError) -> RuleSet {
         let start = Clock.nanoseconds()
         let source = try RuleSource.load(root: root)
-        let program = source.dispatcher
         let count = max(1, threads ?? Clock.processorCount())
-        let results: [Result<RuleWorker, RuleCompileError>] = await withTaskGroup(of: (Int, Result<RuleWorker, RuleCompileError>).self) { group in
+        let dialects = source.dialects
+        let results: [(RuleWorker, RuleCompileError?)] = await withTaskGroup(of: (Int, RuleWorker, RuleCompileError?).self) { group in
             for i in 0..<count {
+                let first = dialects.enumerated().filter { $0.offset % count == i }.map(\.element)
+                let rest = (0..<dialects.count).map { dialects[($0 + i) % dialects.count] }.filter { !first.contains($0) }
                 group.addTask {
-                    do throws(RuleCompileError) {
-                        return (i, .success(try await RuleWorker.start(index: i, source: program, libraryPaths: [source.root])))
-                    } catch { return (i, .failure(error)) }
+                    let (w, e) = await RuleWorker.start(index: i, source: source, first: first, rest: rest)
+                    return (i, w, e)
                 }
             }
-            var all: [(Int, Result<RuleWorker, RuleCompileError>)] = []
+            var all: [(Int, RuleWorker, RuleCompileError?)] = []
             for await r in group { all.append(r) }
-            return all.sorted { $0.0 < $1.0 }.map(\.1)
+            return all.sorted { $0.0 < $1.0 }.map { ($0.1, $0.2) }
         }
-        var workers: [RuleWorker] = []
-        var failure: RuleCompileError? = nil
-        for r in results {
-            switch r {
-            case .success(let w): workers.append(w)
-            case .failure(let e): failure = failure ?? e
-            }
-        }
-        if let failure {
+        let workers = results.map(\.0)
+        if let failure = results.compactMap(\.1).first {
             for w in workers { w.stop() }
             throw failure
         }

@@ -8,11 +8,9 @@ import Darwin
 /// each, with the four modules of the contract in `Rules/README.md`) and the
 /// text of every rule file, checked against the source policy.
 ///
-/// From it comes the one program every worker compiles: a dispatcher that
-/// imports every dialect's modules and composes them per operation, e.g. a
-/// response is `<upstream>/response::decode | <client>/response::encode`.
-/// Swift only knows the module and definition names of the contract, never a
-/// dialect's fields.
+/// From it come the programs every worker compiles, one per dialect (see
+/// `program(for:)`). Swift only knows the module and definition names of the
+/// contract, never a dialect's fields.
 public struct RuleSource: Sendable {
     /// The modules every dialect folder must provide, with their definitions.
     public static let contract: [(module: String, defs: [String])] = [
@@ -59,16 +57,23 @@ public struct RuleSource: Sendable {
         return RuleSource(root: abs, dialects: dialects, files: files)
     }
 
-    /// The dispatcher program: input `{op, from, to, ctx, body}` (streams add
-    /// `state` and `final`), one output. Each stage runs under `_at`, which
+    /// The program of one dialect: it imports the dialect's four modules
+    /// (and `lib/collect`) and runs one of their definitions per call. Input
+    /// `{op, ctx, body}`; one output. Each definition runs under `_at`, which
     /// turns any error into `{rule, message}` naming the module and
-    /// definition. The `[ try … ]` form keeps jq 1.6 from catching errors of
+    /// definition; the `[ try … ]` form keeps jq 1.6 from catching errors of
     /// later stages in an earlier stage's `try`.
-    public var dispatcher: String {
+    ///
+    /// A translation composes two of these programs on one worker thread —
+    /// `claude`'s `decode_request`, then `gemini`'s `encode_request` — passing
+    /// the IR between them as a `jv`, never as text. One program per dialect
+    /// rather than one per pair: libjq 1.6's compile time grows with program
+    /// size (every builtin is re-bound against the whole program), so each
+    /// rule is compiled exactly once per worker, and the dialects of a rule set
+    /// compile in parallel on different cores (docs/BENCHMARKS.md).
+    public func program(for dialect: String) -> String {
         var s = ""
-        for d in dialects {
-            for (m, _) in Self.contract { s += "import \"\(d)/\(m)\" as \(d)_\(m);\n" }
-        }
+        for (m, _) in Self.contract { s += "import \"\(dialect)/\(m)\" as \(m);\n" }
         let hasCollect = files["lib/collect.jq"] != nil
         if hasCollect { s += "import \"lib/collect\" as lib_collect;\n" }
         s += """
@@ -76,40 +81,21 @@ public struct RuleSource: Sendable {
           | if length == 1 then .[0]
             elif length == 0 then error({rule: $rule, message: "produced no output"})
             else error({rule: $rule, message: "produced \\(length) outputs, expected one"}) end;
-
+        .ctx as $ctx | .op as $op | .body
+        | 
         """
+        var first = true
         for (m, defs) in Self.contract {
             for def in defs {
-                s += "def \(m)_\(def)($d; $ctx):\n"
-                var first = true
-                for d in dialects {
-                    s += "  \(first ? "if" : "elif") $d == \"\(d)\" then _at(\"\(d)/\(m)::\(def)\"; \(d)_\(m)::\(def)($ctx))\n"
-                    first = false
-                }
-                s += "  else error({rule: \"dispatcher\", message: \"unknown dialect \\($d)\"}) end;\n"
+                s += "  \(first ? "if" : "elif") $op == \"\(def)_\(m)\" then _at(\"\(dialect)/\(m)::\(def)\"; \(m)::\(def)($ctx))\n"
+                first = false
             }
         }
         s += """
-        def _stream($c; $u; $ctx):
-          . as $in
-          | ({state: $in.state.d, events: $in.events, final: $in.final} | stream_decode($u; $ctx)) as $d
-          | (if ($d.out | length) == 0 and ($in.final | not) then {state: $in.state.e, out: []}
-             else {state: $in.state.e, events: $d.out, final: $in.final} | stream_encode($c; $ctx) end) as $e
-          | {state: {d: $d.state, e: $e.state}, out: $e.out};
-        .ctx as $ctx | .from as $c | .to as $u | .op as $op
-        | if $op == "request" then .body | (if $c == $u then request_passthrough($c; $ctx) else request_decode($c; $ctx) | request_encode($u; $ctx) end)
-          elif $op == "decode_request" then .body | request_decode($c; $ctx)
-          elif $op == "encode_request" then .body | request_encode($u; $ctx)
-          elif $op == "response" then .body | (if $c == $u then . else response_decode($u; $ctx) | response_encode($c; $ctx) end)
-          elif $op == "stream" then _stream($c; $u; $ctx)
-          elif $op == "error" then .body | error_decode($u; $ctx) | error_encode($c; $ctx)
-          elif $op == "encode_error" then .body | error_encode($c; $ctx)
-          elif $op == "collect" then
-            ({state: null, events: .body, final: true} | stream_decode($u; $ctx)).out
-            | _at("lib/collect::collect"; \(hasCollect ? "lib_collect::collect" : "error(\"Rules/lib/collect.jq is missing\")"))
-            | if .error then (.error | error_encode($c; $ctx)) else {status: 200, headers: {}, body: response_encode($c; $ctx)} end
-          elif $op == "decode_stream" then {state: .state, events: .events, final: .final} | stream_decode($u; $ctx)
-          elif $op == "decode_response" then .body | response_decode($u; $ctx)
+          elif $op == "collect_response" then
+            _at("lib/collect::collect"; \(hasCollect ? "lib_collect::collect" : "error(\"Rules/lib/collect.jq is missing\")"))
+            | if .error then (.error | _at("\(dialect)/error::encode"; error::encode($ctx)))
+              else {status: 200, headers: {}, body: _at("\(dialect)/response::encode"; response::encode($ctx))} end
           else error({rule: "dispatcher", message: "unknown operation \\($op)"}) end
 
         """

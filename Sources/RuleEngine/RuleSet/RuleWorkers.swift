@@ -6,20 +6,56 @@ import Darwin
 import Synchronization
 import CJQ
 
-/// Dedicated threads, each owning one compiled copy of the rule program.
+/// The compiled dialect programs of one worker thread, by dialect name.
+/// Thread-owned: only jobs running on that worker touch it.
+final class Programs {
+    private var byDialect: [String: JQProgram] = [:]
+    private let source: RuleSource
+
+    init(source: RuleSource) { self.source = source }
+
+    func has(_ dialect: String) -> Bool { byDialect[dialect] != nil }
+
+    func compile(_ dialect: String) throws(RuleCompileError) {
+        if byDialect[dialect] != nil { return }
+        byDialect[dialect] = try JQProgram(source: source.program(for: dialect), libraryPaths: [source.root])
+    }
+
+    /// The program of `dialect`, compiled now if this worker has not yet.
+    func program(_ dialect: String) throws -> JQProgram {
+        if let p = byDialect[dialect] { return p }
+        guard source.dialects.contains(dialect) else { throw RuleRuntimeError(rule: "runtime", message: "unknown dialect \(dialect)") }
+        try compile(dialect)
+        return byDialect[dialect]!
+    }
+
+    /// Runs `op` of `dialect` on an input envelope (consumed); one output (owned).
+    func run(_ dialect: String, owned input: jv) throws -> jv {
+        let p: JQProgram
+        do { p = try program(dialect) } catch { jv_free(input); throw error }
+        return try p.run(owned: input)
+    }
+}
+
+/// Dedicated threads, each owning one compiled copy of the dialect programs.
 ///
 /// A translation of a large request takes milliseconds of CPU: it must not
 /// block Swift's cooperative pool (two threads on a two-core machine). And a
 /// `jq_state`, with every `jv` it produced, must stay on one thread. So each
-/// worker is a plain thread with its own `JQProgram` and a FIFO of jobs; a
+/// worker is a plain thread with its own `Programs` and a FIFO of jobs; a
 /// caller that needs several steps on the same values (a stream's fold state,
 /// a parsed request) pins itself to one worker (see `Exchange`).
 final class RuleWorker: @unchecked Sendable {
-    typealias Job = (JQProgram) -> Void
+    typealias Job = (Programs) -> Void
 
-    private var mutex = pthread_mutex_t()
-    private var cond = pthread_cond_t()
-    private var queue: [Job] = []
+    // The lock and condition live at fixed heap addresses (a Swift stored
+    // property passed `&` to pthreads has no such guarantee).
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    /// Slots are set to nil as jobs are taken, so a finished job's closure —
+    /// which may hold the last reference to an `Exchange`, whose `deinit`
+    /// submits here — is released outside the lock, never under it.
+    private var queue: [Job?] = []
     private var head = 0
     private var stopping = false
     /// Jobs submitted and not yet finished, for picking the least busy worker.
@@ -28,21 +64,24 @@ final class RuleWorker: @unchecked Sendable {
 
     private init(index: Int) {
         self.index = index
-        pthread_mutex_init(&mutex, nil)
-        pthread_cond_init(&cond, nil)
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(cond, nil)
     }
 
     deinit {
-        pthread_cond_destroy(&cond)
-        pthread_mutex_destroy(&mutex)
+        pthread_cond_destroy(cond)
+        pthread_mutex_destroy(mutex)
+        cond.deallocate()
+        mutex.deallocate()
     }
 
-    /// Starts a worker thread that compiles `source` first. Returns once the
-    /// compile finished, with the worker or the compile error.
-    static func start(index: Int, source: String, libraryPaths: [String]) async throws(RuleCompileError) -> RuleWorker {
+    /// Starts a worker thread. It compiles `first` (reporting the outcome
+    /// through the returned value), then `rest`, then serves jobs; jobs
+    /// submitted meanwhile wait in order behind the compiles.
+    static func start(index: Int, source: RuleSource, first: [String], rest: [String]) async -> (RuleWorker, RuleCompileError?) {
         let worker = RuleWorker(index: index)
-        let result: Result<Void, RuleCompileError> = await withCheckedContinuation { cont in
-            let box = StartBox(worker: worker, source: source, paths: libraryPaths) { cont.resume(returning: $0) }
+        let error: RuleCompileError? = await withCheckedContinuation { cont in
+            let box = StartBox(worker: worker, source: source, first: first, rest: rest) { cont.resume(returning: $0) }
             var attr = pthread_attr_t()
             pthread_attr_init(&attr)
             pthread_attr_setstacksize(&attr, 8 << 20)
@@ -53,79 +92,80 @@ final class RuleWorker: @unchecked Sendable {
                 return nil
             }, Unmanaged.passRetained(box).toOpaque())
             pthread_attr_destroy(&attr)
-            if rc != 0 { cont.resume(returning: .failure(RuleCompileError(["cannot start a rule worker thread (error \(rc))"]))) }
+            if rc != 0 { cont.resume(returning: RuleCompileError(["cannot start a rule worker thread (error \(rc))"])) }
             else { pthread_detach(tid) }
         }
-        try result.get()
-        return worker
+        return (worker, error)
     }
 
     private final class StartBox {
-        let worker: RuleWorker, source: String, paths: [String]
-        let done: (Result<Void, RuleCompileError>) -> Void
-        init(worker: RuleWorker, source: String, paths: [String], done: @escaping (Result<Void, RuleCompileError>) -> Void) {
-            self.worker = worker; self.source = source; self.paths = paths; self.done = done
+        let worker: RuleWorker, source: RuleSource, first: [String], rest: [String]
+        let done: (RuleCompileError?) -> Void
+        init(worker: RuleWorker, source: RuleSource, first: [String], rest: [String], done: @escaping (RuleCompileError?) -> Void) {
+            self.worker = worker; self.source = source; self.first = first; self.rest = rest; self.done = done
         }
     }
 
     private func threadMain(_ box: StartBox) {
-        let program: JQProgram
-        do throws(RuleCompileError) {
-            program = try JQProgram(source: box.source, libraryPaths: box.paths)
-            // Oniguruma initialises itself lazily and without a lock on its first
-            // regex: warm it up here, under the compile, before any job runs.
-            _ = RuleWorker.warmUpRegex
-        } catch {
-            box.done(.failure(error))
-            return
+        let programs = Programs(source: box.source)
+        // Oniguruma initialises itself lazily and without a lock on its first
+        // regex: warm it up once per process, before any rule runs.
+        _ = RuleWorker.warmUpRegex
+        var failure: RuleCompileError? = nil
+        for d in box.first {
+            do throws(RuleCompileError) { try programs.compile(d) } catch { failure = failure ?? error }
         }
-        box.done(.success(()))
+        box.done(failure)
+        if failure != nil { return }
+        for d in box.rest { try? programs.compile(d) }
         while let job = next() {
-            job(program)
+            job(programs)
             pending.subtract(1, ordering: .relaxed)
-        }
+        }  // `job` is released here, outside the lock
     }
 
     /// One regex on one thread at a time, once per process (see `threadMain`).
     private static let warmUpRegex: Bool = {
         if let p = try? JQProgram(source: "\"a\" | test(\"a\")", libraryPaths: []) {
-            let v = try? p.run(owned: jv_null())
-            if let v { jv_free(v) }
+            if let v = try? p.run(owned: jv_null()) { jv_free(v) }
         }
         return true
     }()
 
     private func next() -> Job? {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        while head == queue.count && !stopping { pthread_cond_wait(&cond, &mutex) }
-        if head == queue.count { return nil }
-        let job = queue[head]
-        head += 1
-        if head > 1024 && head * 2 > queue.count { queue.removeFirst(head); head = 0 }
+        pthread_mutex_lock(mutex)
+        while head == queue.count && !stopping { pthread_cond_wait(cond, mutex) }
+        var job: Job? = nil
+        if head < queue.count {
+            swap(&job, &queue[head])
+            head += 1
+            if head == queue.count { queue.removeAll(keepingCapacity: true); head = 0 }
+            else if head > 1024 && head * 2 > queue.count { queue.removeFirst(head); head = 0 }  // only nil slots
+        }
+        pthread_mutex_unlock(mutex)
         return job
     }
 
     func submit(_ job: @escaping Job) {
         pending.add(1, ordering: .relaxed)
-        pthread_mutex_lock(&mutex)
+        pthread_mutex_lock(mutex)
         queue.append(job)
-        pthread_cond_signal(&cond)
-        pthread_mutex_unlock(&mutex)
+        pthread_cond_signal(cond)
+        pthread_mutex_unlock(mutex)
     }
 
     /// Runs `body` on this worker's thread and returns its (Sendable) result.
-    func perform<T: Sendable>(_ body: @escaping @Sendable (JQProgram) throws -> T) async throws -> T {
+    func perform<T: Sendable>(_ body: @escaping @Sendable (Programs) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { cont in
-            submit { program in cont.resume(with: Result { try body(program) }) }
+            submit { programs in cont.resume(with: Result { try body(programs) }) }
         }
     }
 
-    /// Lets the thread finish the queued jobs, then exit (dropping its program).
+    /// Lets the thread finish the queued jobs, then exit (dropping its programs).
     func stop() {
-        pthread_mutex_lock(&mutex)
+        pthread_mutex_lock(mutex)
         stopping = true
-        pthread_cond_signal(&cond)
-        pthread_mutex_unlock(&mutex)
+        pthread_cond_signal(cond)
+        pthread_mutex_unlock(mutex)
     }
 }

@@ -69,15 +69,18 @@ public final class Exchange: Sendable {
         worker.submit { _ in cell.replace(owned: jv_null()) }
     }
 
-    /// Builds the dispatcher input `{op, from, to, ctx, body}` (owned).
+    /// Builds a program's input `{op, ctx, body}` (owned), consuming `body`.
     private func envelope(_ op: String, body: jv) -> jv {
         if jv_get_kind(ctx.value) == JV_KIND_NULL { ctx.replace(owned: context.jvValue(request: nil)) }
         var o = jv_object()
         o = JV.set(owned: o, "op", owned: JV.string(op))
-        o = JV.set(owned: o, "from", owned: JV.string(client))
-        o = JV.set(owned: o, "to", owned: JV.string(upstream))
         o = JV.set(owned: o, "ctx", owned: jv_copy(ctx.value))
         return JV.set(owned: o, "body", owned: body)
+    }
+
+    /// Runs one definition of one dialect's program; `body` is consumed.
+    private func run(_ programs: Programs, _ dialect: String, _ op: String, _ body: jv) throws -> jv {
+        try programs.run(dialect, owned: envelope(op, body: body))
     }
 
     /// Keeps the (borrowed) client request for later rules as `$ctx.request`.
@@ -87,26 +90,30 @@ public final class Exchange: Sendable {
 
     private static func parse(_ bytes: [UInt8]) throws -> jv { try JV.parse(bytes) }
 
-    /// Client request → upstream request (`C/request::decode | U/request::encode`,
-    /// or `passthrough` within one dialect).
+    private static func dump(owned v: jv) -> [UInt8] {
+        defer { jv_free(v) }
+        return JSONWriter.bytes(v)
+    }
+
+    /// Client request → upstream request: the client dialect decodes into the
+    /// IR, the upstream dialect encodes it (the IR stays a `jv` in between);
+    /// within one dialect only `passthrough` runs.
     public func translateRequest(_ body: [UInt8]) async throws -> [UInt8] {
-        try await worker.perform { [self] program in
+        try await worker.perform { [self] programs in
             let req = try Self.parse(body)
             remember(request: req)
-            let out = try program.run(owned: envelope("request", body: req))
-            defer { jv_free(out) }
-            return JSONWriter.bytes(out)
+            if client == upstream { return Self.dump(owned: try run(programs, client, "passthrough_request", req)) }
+            let ir = try run(programs, client, "decode_request", req)
+            return Self.dump(owned: try run(programs, upstream, "encode_request", ir))
         }
     }
 
     /// Client request → IR request (what the server routes on).
     public func decodeRequest(_ body: [UInt8]) async throws -> [UInt8] {
-        try await worker.perform { [self] program in
+        try await worker.perform { [self] programs in
             let req = try Self.parse(body)
             remember(request: req)
-            let out = try program.run(owned: envelope("decode_request", body: req))
-            defer { jv_free(out) }
-            return JSONWriter.bytes(out)
+            return Self.dump(owned: try run(programs, client, "decode_request", req))
         }
     }
 
@@ -114,44 +121,54 @@ public final class Exchange: Sendable {
     /// returned as it came.
     public func translateResponse(_ body: [UInt8]) async throws -> [UInt8] {
         if client == upstream { return body }
-        return try await worker.perform { [self] program in
-            let out = try program.run(owned: envelope("response", body: try Self.parse(body)))
-            defer { jv_free(out) }
-            return JSONWriter.bytes(out)
+        return try await worker.perform { [self] programs in
+            let ir = try run(programs, upstream, "decode_response", try Self.parse(body))
+            return Self.dump(owned: try run(programs, client, "encode_response", ir))
         }
     }
 
     /// An upstream error reply → the client's error reply. A body that is not
     /// JSON (a gateway's HTML page) reaches the rules as a string.
     public func translateError(status: Int, body: [UInt8]) async throws -> RuleReply {
-        try await worker.perform { [self] program in
+        try await worker.perform { [self] programs in
             var input = jv_object()
             input = JV.set(owned: input, "status", owned: jv_number(Double(status)))
             let parsed = (try? Self.parse(body)) ?? JV.string(bytes: Array(body.prefix(8192)))
             input = JV.set(owned: input, "body", owned: parsed)
-            return try Self.reply(program.run(owned: envelope("error", body: input)))
+            let ir = try run(programs, upstream, "decode_error", input)
+            return try Self.reply(run(programs, client, "encode_error", ir))
         }
     }
 
     /// An IR error (`Rules/README.md`, "Error") → the client's error reply:
     /// how the proxy's own errors reach a client in its dialect.
     public func encodeError(status: Int, type: String, message: String, retryAfter: Int? = nil) async throws -> RuleReply {
-        try await worker.perform { [self] program in
+        try await worker.perform { [self] programs in
             var e = jv_object()
             e = JV.set(owned: e, "status", owned: jv_number(Double(status)))
             e = JV.set(owned: e, "type", owned: JV.string(type))
             e = JV.set(owned: e, "message", owned: JV.string(message))
             if let retryAfter { e = JV.set(owned: e, "retry_after", owned: jv_number(Double(retryAfter))) }
-            return try Self.reply(program.run(owned: envelope("encode_error", body: e)))
+            return try Self.reply(run(programs, client, "encode_error", e))
         }
     }
 
     /// A whole upstream stream → one client reply (a non-stream client of a
-    /// stream-only upstream).
+    /// stream-only upstream): decoded into IR events, folded, encoded.
     public func collect(_ events: [SSEEvent]) async throws -> RuleReply {
-        try await worker.perform { [self] program in
-            try Self.reply(program.run(owned: envelope("collect", body: SSEWriter.jvEvents(events))))
+        try await worker.perform { [self] programs in
+            let decoded = try run(programs, upstream, "decode_stream", Self.foldInput(state: jv_null(), events: SSEWriter.jvEvents(events), final: true))
+            let irEvents = JV.get(decoded, "out")
+            jv_free(decoded)
+            return try Self.reply(run(programs, client, "collect_response", irEvents))
         }
+    }
+
+    static func foldInput(state: jv, events: jv, final: Bool) -> jv {
+        var o = jv_object()
+        o = JV.set(owned: o, "state", owned: state)
+        o = JV.set(owned: o, "events", owned: events)
+        return JV.set(owned: o, "final", owned: jv_bool(final ? 1 : 0))
     }
 
     /// Reads `{status, headers, body}` (owned) into a reply.
@@ -178,21 +195,23 @@ public final class Exchange: Sendable {
     /// A stream translator for this exchange's response stream.
     public func streamTranslator() -> StreamTranslator { StreamTranslator(exchange: self) }
 
-    /// Runs one fold step on the pinned worker. `state` is the fold's state
-    /// cell; `events` the upstream events of this batch.
-    func foldStep(state: JVCell, events: [SSEEvent], final: Bool) async throws -> [UInt8] {
-        try await worker.perform { [self] program in
-            var input = envelope("stream", body: jv_null())
-            input = JV.set(owned: input, "state", owned: jv_copy(state.value))
-            input = JV.set(owned: input, "events", owned: SSEWriter.jvEvents(events))
-            input = JV.set(owned: input, "final", owned: jv_bool(final ? 1 : 0))
-            let out = try program.run(owned: input)
+    /// Runs one fold step on the pinned worker: the upstream dialect decodes
+    /// the batch into IR events, the client dialect encodes those. Each side
+    /// keeps its own state (`decodeState`, `encodeState`) as a `jv`.
+    func foldStep(decodeState: JVCell, encodeState: JVCell, events: [SSEEvent], final: Bool) async throws -> [UInt8] {
+        try await worker.perform { [self] programs in
+            let d = try run(programs, upstream, "decode_stream", Self.foldInput(state: jv_copy(decodeState.value), events: SSEWriter.jvEvents(events), final: final))
+            decodeState.replace(owned: JV.get(d, "state"))
+            let irEvents = JV.get(d, "out")
+            jv_free(d)
+            if JV.arrayCount(irEvents) == 0 && !final { jv_free(irEvents); return [] }
+            let e = try run(programs, client, "encode_stream", Self.foldInput(state: jv_copy(encodeState.value), events: irEvents, final: final))
+            defer { jv_free(e) }
+            encodeState.replace(owned: JV.get(e, "state"))
+            let out = JV.get(e, "out")
             defer { jv_free(out) }
-            state.replace(owned: JV.get(out, "state"))
-            let events = JV.get(out, "out")
-            defer { jv_free(events) }
             var bytes: [UInt8] = []
-            SSEWriter.append(events: events, into: &bytes)
+            SSEWriter.append(events: out, into: &bytes)
             return bytes
         }
     }
@@ -202,7 +221,8 @@ public final class Exchange: Sendable {
 /// event batch, holding the fold state on the exchange's worker.
 public final class StreamTranslator: Sendable {
     let exchange: Exchange
-    private let state = JVCell(owned: jv_null())
+    private let decodeState = JVCell(owned: jv_null())
+    private let encodeState = JVCell(owned: jv_null())
     public var passthrough: Bool { exchange.client == exchange.upstream }
 
     init(exchange: Exchange) { self.exchange = exchange }
@@ -211,18 +231,18 @@ public final class StreamTranslator: Sendable {
     /// (possibly empty).
     public func translate(_ events: [SSEEvent]) async throws -> [UInt8] {
         if events.isEmpty { return [] }
-        return try await exchange.foldStep(state: state, events: events, final: false)
+        return try await exchange.foldStep(decodeState: decodeState, encodeState: encodeState, events: events, final: false)
     }
 
     /// Flushes after the upstream ended: closing events, or the dialect's
     /// error when the upstream stopped without its terminator.
     public func finish() async throws -> [UInt8] {
-        try await exchange.foldStep(state: state, events: [], final: true)
+        try await exchange.foldStep(decodeState: decodeState, encodeState: encodeState, events: [], final: true)
     }
 
     deinit {
         // The state is a jv of the worker's thread: release it there.
-        let cell = state
-        exchange.worker.submit { _ in cell.replace(owned: jv_null()) }
+        let cells = (decodeState, encodeState)
+        exchange.worker.submit { _ in cells.0.replace(owned: jv_null()); cells.1.replace(owned: jv_null()) }
     }
 }
