@@ -2,7 +2,7 @@
 # Both install what they need on a fresh Debian machine.
 
 SWIFT       ?= swift
-DEB_PACKAGES = libjq-dev libonig-dev libcurl4-openssl-dev libyaml-dev python3-venv
+DEB_PACKAGES = libjq-dev libonig-dev libcurl4-openssl-dev libyaml-dev
 VENV         = .venv
 PY           = $(VENV)/bin/python
 CLIPROXY     = .build/debug/cliproxy
@@ -36,8 +36,8 @@ run: build
 test: deps venv
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
-	$(CLIPROXY) rules test --plain
-	$(PY) scripts/ir_check.py --fixtures
+	rm -rf .build/ir && $(CLIPROXY) rules test --plain --emit-ir .build/ir
+	$(PY) scripts/ir_check.py .build/ir
 	$(PY) scripts/sdk_check.py
 
 unit: deps

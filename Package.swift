@@ -22,7 +22,9 @@ let package = Package(
                 "RuleEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        .testTarget(name: "RuleEngineTests", dependencies: ["RuleEngine", "CJQ"]),
+        // glibc's malloc statistics, for the leak tests.
+        .systemLibrary(name: "CMalloc", path: "Tests/CMalloc"),
+        .testTarget(name: "RuleEngineTests", dependencies: ["RuleEngine", "CJQ", "CMalloc"]),
         // Benchmarks (`make bench`); results go in docs/BENCHMARKS.md.
         .executableTarget(name: "cliproxy-bench", dependencies: ["RuleEngine"], path: "bench/CLIProxyBench"),
     ]

@@ -29,6 +29,7 @@ struct RulesCommand: AsyncParsableCommand {
         @Option(help: "Only PAIR or PAIR/CASE, e.g. claude-gemini or claude-gemini/tools.") var filter: String?
         @Flag(help: "Rewrite the expected files from the current rules instead of comparing.") var update = false
         @Flag(help: "No colours.") var plain = false
+        @Option(help: "Also write every IR the decoders produce into this folder (for scripts/ir_check.py).") var emitIr: String?
 
         func run() async throws {
             let set = try await RulesCommand.build(location.rules)
@@ -44,11 +45,11 @@ struct RulesCommand: AsyncParsableCommand {
                 var next = 0
                 let width = max(2, set.workerCount * 2)
                 while next < min(width, cases.count) {
-                    let i = next; group.addTask { (i, await suite.run(cases[i], ruleSet: set, update: update)) }; next += 1
+                    let i = next; group.addTask { (i, await suite.run(cases[i], ruleSet: set, update: update, emitIR: emitIr)) }; next += 1
                 }
                 for await (i, o) in group {
                     results[i] = o
-                    if next < cases.count { let j = next; group.addTask { (j, await suite.run(cases[j], ruleSet: set, update: update)) }; next += 1 }
+                    if next < cases.count { let j = next; group.addTask { (j, await suite.run(cases[j], ruleSet: set, update: update, emitIR: emitIr)) }; next += 1 }
                 }
                 return results.map { $0! }
             }

@@ -81,7 +81,7 @@ public struct FixtureSuite: Sendable {
         return out
     }
 
-    struct CaseMeta { var upstreamStatus: Int? = nil; var ctx: [String: String] = [:]; var created: Int? = nil; var stream: Bool? = nil }
+    struct CaseMeta { var upstreamStatus: Int? = nil; var upstreamHeaders: [(String, String)] = []; var ctx: [String: String] = [:]; var created: Int? = nil; var stream: Bool? = nil }
 
     func meta(_ c: FixtureCase) throws -> CaseMeta {
         var m = CaseMeta()
@@ -89,6 +89,7 @@ public struct FixtureSuite: Sendable {
         let v = try JV.parse(bytes)
         defer { jv_free(v) }
         if let n = JV.number(JVBorrow(v, "upstream_status").value) { m.upstreamStatus = Int(n) }
+        m.upstreamHeaders = Self.stringMap(JVBorrow(v, "upstream_headers").value).sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         let ctx = JV.get(v, "ctx"); defer { jv_free(ctx) }
         m.ctx = Self.stringMap(ctx)
         if let n = JV.number(JVBorrow(ctx, "created").value) { m.created = Int(n) }
@@ -97,8 +98,11 @@ public struct FixtureSuite: Sendable {
         return m
     }
 
-    /// Runs one case. With `update`, expected files are rewritten instead of compared.
-    public func run(_ c: FixtureCase, ruleSet: RuleSet, update: Bool = false) async -> FixtureOutcome {
+    /// Runs one case. With `update`, expected files are rewritten instead of
+    /// compared. With `emitIR`, every IR the decoders produce for the case is
+    /// written under that folder (`<pair>/<case>/{client.request,upstream.response,
+    /// upstream.events,upstream.error}.json`) for `scripts/ir_check.py`.
+    public func run(_ c: FixtureCase, ruleSet: RuleSet, update: Bool = false, emitIR: String? = nil) async -> FixtureOutcome {
         var outcome = FixtureOutcome(fixture: c)
         func check(_ file: String, _ actual: @autoclosure () async throws -> [UInt8], json: Bool = true) async {
             do {
@@ -136,9 +140,20 @@ public struct FixtureSuite: Sendable {
 
             let ex = Exchange(ruleSet: ruleSet, client: c.client, upstream: c.upstream, context: ctx)
             await check("upstream_request.json", try await ex.translateRequest(request))
+            if c.client == c.upstream {
+                // Within one dialect, decode | encode | decode must give the IR back:
+                // the IR (with its ext slot) holds everything the dialect said.
+                let (first, second) = try await ex.fixpoint(request)
+                if let d = Self.jsonDiff(expected: first, actual: second) {
+                    outcome.failures.append(("fixpoint (decode | encode | decode)", d))
+                }
+            }
+            if let dir = emitIR {
+                try await Self.emitIR(c, ex: ex, request: request, meta: meta, into: dir + "/" + c.id)
+            }
             if let upstreamBody = FileSystem.readBytes(c.dir + "/upstream_response.json") {
                 if let status = meta.upstreamStatus, status >= 400 {
-                    await check("client_response.json", Self.replyJSON(try await ex.translateError(status: status, body: upstreamBody)))
+                    await check("client_response.json", Self.replyJSON(try await ex.translateError(status: status, headers: meta.upstreamHeaders, body: upstreamBody)))
                 } else {
                     await check("client_response.json", try await ex.translateResponse(upstreamBody))
                 }
@@ -158,6 +173,23 @@ public struct FixtureSuite: Sendable {
             outcome.failures.append(("case", ["  error: \(error)"]))
         }
         return outcome
+    }
+
+    static func emitIR(_ c: FixtureCase, ex: Exchange, request: [UInt8], meta: CaseMeta, into dir: String) async throws {
+        FileSystem.makeDirectories(dir)
+        let client = Exchange(ruleSet: ex.ruleSet, client: c.client, upstream: c.client, context: ex.context)
+        FileSystem.write(dir + "/client.request.json", try await client.decodeRequest(request))
+        if let body = FileSystem.readBytes(c.dir + "/upstream_response.json") {
+            if let status = meta.upstreamStatus, status >= 400 {
+                FileSystem.write(dir + "/upstream.error.json", try await ex.decodeUpstream(status: status, headers: meta.upstreamHeaders, error: body))
+            } else {
+                FileSystem.write(dir + "/upstream.response.json", try await ex.decodeUpstream(response: body))
+            }
+        }
+        if let sse = FileSystem.readBytes(c.dir + "/upstream_stream.sse") {
+            var parser = SSEParser()
+            FileSystem.write(dir + "/upstream.events.json", try await ex.decodeUpstream(stream: parser.feed(sse) + parser.finish()))
+        }
     }
 
     /// The client stream, computed twice — all events in one call, then one

@@ -55,6 +55,12 @@ public final class RuleSet: Sendable {
         return RuleSet(source: source, workers: workers, buildMilliseconds: Double(Clock.nanoseconds() - start) / 1e6)
     }
 
+    /// Returns once every worker has compiled every dialect (jobs run in
+    /// order, so an empty job on each worker waits for its compiles).
+    public func waitUntilWarm() async {
+        for w in workers { _ = try? await w.perform { _ in true } }
+    }
+
     /// The least busy worker (ties broken round-robin).
     func pickWorker() -> RuleWorker {
         let start = nextWorker.add(1, ordering: .relaxed).newValue

@@ -117,7 +117,7 @@ final class RuleWorker: @unchecked Sendable {
         }
         box.done(failure)
         if failure != nil { return }
-        for d in box.rest { try? programs.compile(d) }
+        for d in box.rest where !isStopping { try? programs.compile(d) }
         while let job = next() {
             job(programs)
             pending.subtract(1, ordering: .relaxed)
@@ -159,6 +159,12 @@ final class RuleWorker: @unchecked Sendable {
         try await withCheckedThrowingContinuation { cont in
             submit { programs in cont.resume(with: Result { try body(programs) }) }
         }
+    }
+
+    private var isStopping: Bool {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return stopping
     }
 
     /// Lets the thread finish the queued jobs, then exit (dropping its programs).

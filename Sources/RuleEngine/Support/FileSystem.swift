@@ -72,6 +72,15 @@ public enum FileSystem {
         return out.sorted()
     }
 
+    /// Creates a directory and its missing parents.
+    public static func makeDirectories(_ path: String) {
+        var prefix = ""
+        for seg in absolute(path).split(separator: "/") {
+            prefix += "/" + seg
+            if !isDirectory(prefix) { mkdir(prefix, 0o755) }
+        }
+    }
+
     public static func readBytes(_ path: String) -> [UInt8]? {
         guard let f = fopen(path, "rb") else { return nil }
         defer { fclose(f) }

@@ -117,6 +117,49 @@ public final class Exchange: Sendable {
         }
     }
 
+    /// Decodes, re-encodes and decodes again within the client's dialect: both
+    /// IRs, which must be equal when the IR holds everything the dialect said
+    /// (what `rules test` checks for same-dialect cases).
+    public func fixpoint(_ body: [UInt8]) async throws -> (first: [UInt8], second: [UInt8]) {
+        try await worker.perform { [self] programs in
+            let req = try Self.parse(body)
+            remember(request: req)
+            let ir = try run(programs, client, "decode_request", req)
+            let again = try run(programs, client, "encode_request", jv_copy(ir))
+            return (Self.dump(owned: ir), Self.dump(owned: try run(programs, client, "decode_request", again)))
+        }
+    }
+
+    /// The IR of an upstream response, stream (all events, ended) or error
+    /// reply, in the upstream's dialect — for schema checks and rule authors.
+    public func decodeUpstream(response body: [UInt8]) async throws -> [UInt8] {
+        try await worker.perform { [self] programs in Self.dump(owned: try run(programs, upstream, "decode_response", try Self.parse(body))) }
+    }
+
+    public func decodeUpstream(stream events: [SSEEvent]) async throws -> [UInt8] {
+        try await worker.perform { [self] programs in
+            let d = try run(programs, upstream, "decode_stream", Self.foldInput(state: jv_null(), events: SSEWriter.jvEvents(events), final: true))
+            defer { jv_free(d) }
+            return Self.dump(owned: JV.get(d, "out"))
+        }
+    }
+
+    public func decodeUpstream(status: Int, headers: [(String, String)] = [], error body: [UInt8]) async throws -> [UInt8] {
+        try await worker.perform { [self] programs in
+            Self.dump(owned: try run(programs, upstream, "decode_error", Self.errorInput(status: status, headers: headers, body: body)))
+        }
+    }
+
+    static func errorInput(status: Int, headers: [(String, String)], body: [UInt8]) -> jv {
+        var input = jv_object()
+        input = JV.set(owned: input, "status", owned: jv_number(Double(status)))
+        var hs = jv_object()
+        for (k, v) in headers { hs = JV.set(owned: hs, k.lowercased(), owned: JV.string(v)) }
+        input = JV.set(owned: input, "headers", owned: hs)
+        let parsed = (try? parse(body)) ?? JV.string(bytes: Array(body.prefix(8192)))
+        return JV.set(owned: input, "body", owned: parsed)
+    }
+
     /// Upstream response → client response. Within one dialect the body is
     /// returned as it came.
     public func translateResponse(_ body: [UInt8]) async throws -> [UInt8] {
@@ -127,14 +170,13 @@ public final class Exchange: Sendable {
         }
     }
 
-    /// An upstream error reply → the client's error reply. A body that is not
-    /// JSON (a gateway's HTML page) reaches the rules as a string.
-    public func translateError(status: Int, body: [UInt8]) async throws -> RuleReply {
+    /// An upstream error reply → the client's error reply. The rules see
+    /// `{status, headers, body}` with header names in lower case (a retry delay
+    /// may live in a header); a body that is not JSON (a gateway's HTML page)
+    /// reaches them as a string.
+    public func translateError(status: Int, headers: [(String, String)] = [], body: [UInt8]) async throws -> RuleReply {
         try await worker.perform { [self] programs in
-            var input = jv_object()
-            input = JV.set(owned: input, "status", owned: jv_number(Double(status)))
-            let parsed = (try? Self.parse(body)) ?? JV.string(bytes: Array(body.prefix(8192)))
-            input = JV.set(owned: input, "body", owned: parsed)
+            let input = Self.errorInput(status: status, headers: headers, body: body)
             let ir = try run(programs, upstream, "decode_error", input)
             return try Self.reply(run(programs, client, "encode_error", ir))
         }
