@@ -2,6 +2,7 @@
 # signature carriers. Shared by request.jq, response.jq and stream.jq.
 # (Wire shapes: section C of the wire-format reference.)
 
+import "lib/ext" as x;
 import "lib/json" as json;
 import "lib/ids" as ids;
 import "lib/dataurl" as du;
@@ -11,8 +12,8 @@ import "lib/dataurl" as du;
 # The fields of an object other than $known, as {ext: {claude: …}} (or {}),
 # so that decoding and re-encoding Claude loses nothing (README "Ext").
 def ext_rest($known):
-  del(.[$known[]]) as $rest
-  | if ($rest | length) > 0 then {ext: {claude: $rest}} else {} end;
+  x::rest($known) as $rest
+  | if $rest != null then {ext: {claude: $rest}} else {} end;
 
 # The Claude ext of an IR value, {} when none.
 def claude_ext: (.ext.claude // {}) | if type == "object" then . else {} end;
@@ -81,14 +82,14 @@ def place_carriers:
 
 # ---------------------------------------------------------------- decode
 
-def _str($path; $f):
-  if ($f | type) != "string" then error("\($path): must be a string") else . end;
+def _str(path; $f):
+  if ($f | type) != "string" then error("\(path): must be a string") else . end;
 
 # image/document `source` -> the media fields of an IR image/file part, or
 # null when the source kind has no IR equivalent.
-def _source($path):
+def _source(path):
   .source as $s
-  | if ($s | type) != "object" then error("\($path).source: field required")
+  | if ($s | type) != "object" then error("\(path).source: field required")
     elif $s.type == "base64" then {media_type: $s.media_type, data: $s.data} | with_entries(select(.value != null))
     elif $s.type == "url" then {url: $s.url}
     elif $s.type == "file" then {file_id: $s.file_id}
@@ -108,39 +109,39 @@ def user_safe:
       else {type: "text", text: ([($v.title | strings), ($v.source | strings), $t] | join("\n"))} end
   else empty end;
 
-def _text_block($path):
-  _str("\($path).text"; .text) | {type: "text", text: .text} + ext_rest(["type", "text"]);
+def _text_block(path):
+  _str("\(path).text"; .text) | {type: "text", text: .text} + ext_rest(["type", "text"]);
 
 # One Claude content block -> one IR part. Blocks with no IR equivalent
 # (server-tool blocks, search results, document `content` sources, anything
 # unknown) become opaque parts: replayed to Claude, dropped elsewhere
 # (pitfall 25, C.2 "replayed verbatim or dropped").
-def block_part($path):
-  if type != "object" then error("\($path): must be an object")
-  elif .type == "text" then _text_block($path)
+def block_part(path):
+  if type != "object" then error("\(path): must be an object")
+  elif .type == "text" then _text_block(path)
   elif .type == "image" then
-    _source($path) as $m
+    _source(path) as $m
     | if $m == null then {type: "opaque", dialect: "claude", value: .}
       # IR images have no file_id: a Files-API image becomes a file part
       # that remembers its block type (file ids are provider-bound, pitfall 34)
       elif $m.file_id != null then {type: "file", file_id: $m.file_id, ext: {claude: ({type: "image"} + del(.type, .source))}}
       else {type: "image"} + $m + ext_rest(["type", "source"]) end
   elif .type == "document" then
-    _source($path) as $m
+    _source(path) as $m
     | if $m == null then {type: "opaque", dialect: "claude", value: .}
       else {type: "file"} + $m + ext_rest(["type", "source"]) end
   elif .type == "tool_use" then
-    _str("\($path).id"; .id) | _str("\($path).name"; .name)
+    _str("\(path).id"; .id) | _str("\(path).name"; .name)
     # pitfall 16: the IR keeps arguments as JSON text
     | {type: "tool_call", id: .id, name: .name, arguments: (.input | json::args_text), kind: "function"}
       + ext_rest(["type", "id", "name", "input"])
   elif .type == "tool_result" then
-    _str("\($path).tool_use_id"; .tool_use_id)
+    _str("\(path).tool_use_id"; .tool_use_id)
     | {type: "tool_result", id: .tool_use_id,
        content: (if .content == null then []
                  elif (.content | type) == "string" then [{type: "text", text: .content}]
-                 elif (.content | type) == "array" then [.content | to_entries[] | .key as $k | .value | block_part("\($path).content[\($k)]") | user_safe]
-                 else error("\($path).content: must be a string or an array of blocks") end)}
+                 elif (.content | type) == "array" then [.content | range(length) as $k | .[$k] | block_part("\(path).content[\($k)]") | user_safe]
+                 else error("\(path).content: must be a string or an array of blocks") end)}
       + (if .is_error == true then {is_error: true} else {} end)
       + ext_rest(["type", "tool_use_id", "content", "is_error"])
   elif .type == "thinking" then
@@ -154,15 +155,15 @@ def block_part($path):
   elif .type == "redacted_thinking" then
     # pitfall 50: no text, the encrypted data is the signature
     {type: "reasoning", text: "", redacted: true, signature: {origin: "claude", value: .data}}
-  elif (.type | type) != "string" then error("\($path).type: field required")
+  elif (.type | type) != "string" then error("\(path).type: field required")
   else {type: "opaque", dialect: "claude", value: .} end;
 
 # A message's content (string or blocks) -> IR parts.
-def content_parts($path):
+def content_parts(path):
   if type == "string" then [{type: "text", text: .}]
-  elif type == "array" then [to_entries[] | .key as $k | .value | block_part("\($path)[\($k)]")]
-  elif . == null then error("\($path): field required")
-  else error("\($path): must be a string or an array of content blocks") end;
+  elif type == "array" then [range(length) as $k | .[$k] | block_part("\(path)[\($k)]")]
+  elif . == null then error("\(path): field required")
+  else error("\(path): must be a string or an array of content blocks") end;
 
 # ---------------------------------------------------------------- encode
 
@@ -204,7 +205,7 @@ def media_block:
            else {type: "document", source: {type: "url", url: .url}} end
        else null end)
       # a filename is the closest thing a document block has to a title
-      | if . != null and .type == "document" and $x.title == null and ($fn | type) == "string" then .title = $fn else . end
+      | if . != null and .type == "document" and $x.title == null and ($fn | type) == "string" then setpath(["title"]; $fn) else . end
     end
   | if . == null then empty else . + $extra end;
 

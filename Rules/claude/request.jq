@@ -19,7 +19,7 @@ def _system:
   if . == null then []
   elif type == "string" then (if . == "" then [] else [{type: "text", text: .}] end)
   elif type == "array" then
-    [to_entries[] | .key as $k | .value
+    [range(length) as $k | .[$k]
      | if .type != "text" then error("system[\($k)].type: must be \"text\"") else . end
      | p::block_part("system[\($k)]")]
   else error("system: must be a string or an array of text blocks") end;
@@ -30,12 +30,13 @@ def _system:
 # pitfall 13). A `system` role message (accepted by the 2026 API, C.1) is a
 # mid-conversation system message (pitfall 2).
 def _message($i):
-  "messages[\($i)]" as $path
-  | if type != "object" then error("\($path): must be an object") else . end
+  # paths for error messages are closures, built only when an error is raised
+  def path: "messages[\($i)]";
+  if type != "object" then error("\(path): must be an object") else . end
   | .role as $role
   | if ($role == "user" or $role == "assistant" or $role == "system") | not
-    then error("\($path).role: must be \"user\" or \"assistant\"") else . end
-  | (.content | p::content_parts("\($path).content")) as $parts
+    then error("\(path).role: must be \"user\" or \"assistant\"") else . end
+  | (.content | p::content_parts("\(path).content")) as $parts
   | if $role == "user" then
       ($parts | map(select(.type == "tool_result"))) as $results
       | ($parts | map(select(.type != "tool_result") | p::user_safe)) as $rest
@@ -127,8 +128,8 @@ def decode($ctx):
     ) as $ext
   | {model: .model, stream: (.stream == true)}
     + (if ($system | length) > 0 then {system: $system} else {} end)
-    + {messages: [.messages | to_entries[] | .key as $i | .value | _message($i)]}
-    + (if ($tools | length) > 0 then {tools: [$tools | to_entries[] | .key as $i | .value | _tool($i)]} else {} end)
+    + {messages: [.messages | range(length) as $i | .[$i] | _message($i)]}
+    + (if ($tools | length) > 0 then {tools: [$tools | range(length) as $i | .[$i] | _tool($i)]} else {} end)
     + (.tool_choice | _tool_choice)
     + {max_tokens: .max_tokens}
     + (if (.temperature | type) == "number" then {temperature: .temperature} else {} end)
@@ -202,11 +203,11 @@ def _tool_def:
 # --- messages
 
 # IR part -> Claude blocks of a request message.
-def _part_blocks($path):
+def _part_blocks(path):
   if .type == "text" then p::text_block
   elif .type == "refusal" then {type: "text", text: .text} | p::text_block
   elif .type == "image" or .type == "file" then p::media_block
-  elif .type == "audio" then error("\($path): audio input is not supported by Anthropic models") # pitfall 35
+  elif .type == "audio" then error("\(path): audio input is not supported by Anthropic models") # pitfall 35
   elif .type == "tool_call" then p::tool_use_block
   elif .type == "reasoning" then p::thinking_block
   elif .type == "opaque" then (if .dialect == "claude" then .value else empty end)
@@ -230,13 +231,13 @@ def _reminder:
 
 # IR messages -> Claude turns, not yet merged.
 def _turns:
-  [to_entries[] | .key as $i | .value
+  [range(length) as $i | .[$i]
    | if .role == "system" then
        # pitfall 2: no system slot mid-conversation; keep its place as a
        # marked user text instead of hoisting it
        {role: "user", content: [_reminder | {type: "text", text: .}]}
-     elif .role == "assistant" then {role: "assistant", content: [.parts | to_entries[] | .key as $j | .value | _part_blocks("messages[\($i)].parts[\($j)]")]}
-     else {role: "user", content: [.parts | to_entries[] | .key as $j | .value | _part_blocks("messages[\($i)].parts[\($j)]")]} end
+     elif .role == "assistant" then {role: "assistant", content: [.parts | range(length) as $j | .[$j] | _part_blocks("messages[\($i)].parts[\($j)]")]}
+     else {role: "user", content: [.parts | range(length) as $j | .[$j] | _part_blocks("messages[\($i)].parts[\($j)]")]} end
    # pitfall 7: messages left empty are dropped
    | select(.content | length > 0)];
 
@@ -273,15 +274,15 @@ def _answer($ids):
 def _pair:
   reduce (.[], null) as $t ({out: [], ids: []};
     if $t != null and $t.role == "user" then
-      .ids as $ids | .out += [$t | .content |= _answer($ids)] | .ids = []
+      .ids as $ids | setpath(["out"]; .out + ([$t | .content |= _answer($ids)])) | setpath(["ids"]; [])
     else
-      (if (.ids | length) > 0 then .out += [{role: "user", content: [.ids[] | _cancelled(.)]}] else . end)
-      | .ids = []
+      (if (.ids | length) > 0 then setpath(["out"]; .out + ([{role: "user", content: [.ids[] | _cancelled(.)]}])) else . end)
+      | setpath(["ids"]; [])
       | if $t == null then .
-        else .out += [$t | .content |= (map(select(.type == "thinking" or .type == "redacted_thinking"))
-                                         + map(select((.type == "thinking" or .type == "redacted_thinking") | not)))]
+        else setpath(["out"]; .out + ([$t | .content |= (map(select(.type == "thinking" or .type == "redacted_thinking"))
+                                         + map(select((.type == "thinking" or .type == "redacted_thinking") | not)))]))
           # C.4: thinking blocks lead their assistant message
-          | .ids = [$t.content[] | select(.type == "tool_use") | .id] end
+          | setpath(["ids"]; [$t.content[] | select(.type == "tool_use") | .id]) end
     end)
   | .out;
 
@@ -410,4 +411,4 @@ def _has_carrier:
 
 def passthrough($ctx):
   if (.messages | type) == "array" and _has_carrier then decode($ctx) | encode($ctx)
-  else .model = $ctx.model end;
+  else setpath(["model"]; $ctx.model) end;

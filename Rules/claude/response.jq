@@ -16,7 +16,7 @@ def _drop_caller:
 def decode($ctx):
   if type != "object" then error("response: must be a JSON object") else . end
   | {id: (.id // ""), model: (.model // $ctx.model)}
-    + {parts: ([(.content // []) | to_entries[] | .key as $k | .value | p::block_part("content[\($k)]") | _drop_caller] | p::place_carriers)}
+    + {parts: ([(.content // []) | range(length) as $k | .[$k] | p::block_part("content[\($k)]") | _drop_caller] | p::place_carriers)}
     + {stop: (p::stop_ir(.stop_reason; .stop_sequence) // {reason: "end_turn"})}
     + {usage: ((.usage // {}) | p::usage_ir)}
     # stop_details (refusal category, SDK-new) and container have no IR field

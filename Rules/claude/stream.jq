@@ -41,8 +41,8 @@ def _dblock_start($d):
       # the start's "input": {} is a placeholder (C.6); a relay that puts the
       # whole input there instead of in deltas is taken at its word
       | if ($cb.input | type) == "object" and ($cb.input | length) > 0
-        then b::delta({arguments: ($cb.input | tojson)}) | .s.args = true
-        else .s.args = false end
+        then b::delta({arguments: ($cb.input | tojson)}) | setpath(["s", "args"]; true)
+        else setpath(["s", "args"]; false) end
     else b::close_block end;   # server-tool and unknown blocks: no IR block
 
 def _dblock_delta($d):
@@ -54,7 +54,7 @@ def _dblock_delta($d):
       elif $x.type == "signature_delta" then b::delta({signature: {origin: "claude", value: $x.signature}})
       elif $x.type == "input_json_delta" then
         # the first fragment is often "" (C.6)
-        if ($x.partial_json | type) == "string" and $x.partial_json != "" then b::delta({arguments: $x.partial_json}) | .s.args = true else . end
+        if ($x.partial_json | type) == "string" and $x.partial_json != "" then b::delta({arguments: $x.partial_json}) | setpath(["s", "args"]; true) else . end
       else . end   # citations_delta: no IR slot (pitfall 61)
   end;
 
@@ -68,7 +68,7 @@ def _dblock_stop($d):
 
 def _derror($e):
   (($e // {}) | if type == "object" then . else {} end) as $e
-  | .s.done = true
+  | setpath(["s", "done"]; true)
   | b::emit({type: "error", error: ($e | err::from_error_object($e.type | err::status_for_type))});
 
 def _dstep:
@@ -81,20 +81,20 @@ def _dstep:
         elif $t == "content_block_delta" then _dblock_delta($d)
         elif $t == "content_block_stop" then _dblock_stop($d)
         elif $t == "message_delta" then
-          .s.stop = ($d.delta // {})
+          setpath(["s", "stop"]; ($d.delta // {}))
           # cumulative (C.6): the latest value of each count wins
-          | .s.usage = ((.s.usage // {}) + (($d.usage // {}) | with_entries(select(.value != null))))
+          | setpath(["s", "usage"]; ((.s.usage // {}) + (($d.usage // {}) | with_entries(select(.value != null)))))
         elif $t == "message_stop" then
           b::start_message({id: "", model: ""})
           | b::finish(p::stop_ir(.s.stop.stop_reason; .s.stop.stop_sequence); (.s.usage // {} | p::usage_ir))
           | b::stop_message
-          | .s.done = true
+          | setpath(["s", "done"]; true)
         elif $t == "error" then _derror($d.error)
         else . end   # ping and unknown events (pitfall 58)
     end)
   # pitfall 52: the upstream ended without message_stop: an error, never a success
   | if .final and (.s.done | not) then
-      .s.done = true
+      setpath(["s", "done"]; true)
       | b::emit({type: "error", error: {status: 502, type: "server", message: "The Anthropic stream ended before message_stop."}})
     else . end;
 
@@ -118,7 +118,7 @@ def decode($ctx): b::run(_dstep);
 #   a Gemini signature on text or a call: empty carrier thinking block after it
 
 def _ev($name; $data): .out += [{event: $name, data: $data}];
-def _open($cb): .s.ci = (.s.n // 0) | .s.n = .s.ci + 1 | _ev("content_block_start"; {type: "content_block_start", index: .s.ci, content_block: $cb});
+def _open($cb): .s.ci = (.s.n // 0) | setpath(["s", "n"]; .s.ci + 1) | _ev("content_block_start"; {type: "content_block_start", index: .s.ci, content_block: $cb});
 def _delta($d): _ev("content_block_delta"; {type: "content_block_delta", index: .s.ci, delta: $d});
 def _close: _ev("content_block_stop"; {type: "content_block_stop", index: .s.ci});
 def _thinking_start: _open({type: "thinking", thinking: "", signature: ""});
@@ -126,45 +126,45 @@ def _carrier_block($part): _thinking_start | _delta({type: "signature_delta", si
 
 def _estart($ctx; $e):
   if .s.started then .
-  else .s.started = true
-    | .s.u0 = ($e.usage // null)
+  else setpath(["s", "started"]; true)
+    | setpath(["s", "u0"]; ($e.usage // null))
     | _ev("message_start"; {type: "message_start", message: {
         id: "msg_\($ctx.request_id)", type: "message", role: "assistant",
         model: ($ctx.client_model // $e.model), content: [], stop_reason: null, stop_sequence: null,
         # pitfall 56: input counts may only be known at the end (then 0 here,
         # the real ones in message_delta); output_tokens is a placeholder
-        usage: (($e.usage // {input: 0, output: 0}) | p::usage_wire | if .output_tokens < 1 then .output_tokens = 1 else . end)}})
+        usage: (($e.usage // {input: 0, output: 0}) | p::usage_wire | if .output_tokens < 1 then setpath(["output_tokens"]; 1) else . end)}})
   end;
 
 def _eblock_start($b):
   if $b.type == "tool_call" then
     ($b.id | ids::safe_id) as $id
     | _open({type: "tool_use", id: $id, name: $b.name, input: {}})
-    | .s.cur = {t: "tool", id: $id} | .s.tools = (.s.tools // 0) + 1
-  elif $b.type == "reasoning" then .s.cur = {t: "reasoning", redacted: ($b.redacted == true), open: false, buf: ""}
-  else .s.cur = {t: "text", open: false} end;   # text, refusal (pitfall 60: a refusal is text here)
+    | setpath(["s", "cur"]; {t: "tool", id: $id}) | setpath(["s", "tools"]; (.s.tools // 0) + 1)
+  elif $b.type == "reasoning" then setpath(["s", "cur"]; {t: "reasoning", redacted: ($b.redacted == true), open: false, buf: ""})
+  else setpath(["s", "cur"]; {t: "text", open: false}) end;   # text, refusal (pitfall 60: a refusal is text here)
 
 def _eblock_delta($e):
   if .s.cur == null then .
   elif .s.cur.t == "text" then
     (if ($e.text | type) == "string" and $e.text != "" then
-       (if .s.cur.open then . else _open({type: "text", text: ""}) | .s.cur.open = true end)
+       (if .s.cur.open then . else _open({type: "text", text: ""}) | setpath(["s", "cur", "open"]; true) end)
        | _delta({type: "text_delta", text: $e.text})
      else . end)
-    | if $e.signature != null then .s.cur.sig = $e.signature else . end
+    | if $e.signature != null then setpath(["s", "cur", "sig"]; $e.signature) else . end
   elif .s.cur.t == "tool" then
     (if ($e.arguments | type) == "string" and $e.arguments != "" then _delta({type: "input_json_delta", partial_json: $e.arguments}) else . end)
-    | if $e.signature != null then .s.cur.sig = $e.signature else . end
+    | if $e.signature != null then setpath(["s", "cur", "sig"]; $e.signature) else . end
   else # reasoning
     (if ($e.text | type) == "string" and $e.text != "" then
-       (if .s.cur.open then _delta({type: "thinking_delta", thinking: $e.text}) else .s.cur.buf += $e.text end)
+       (if .s.cur.open then _delta({type: "thinking_delta", thinking: $e.text}) else setpath(["s", "cur", "buf"]; .s.cur.buf + ($e.text)) end)
      else . end)
     | if $e.signature != null then
-        .s.cur.sig = $e.signature
+        setpath(["s", "cur", "sig"]; $e.signature)
         | if .s.cur.redacted or .s.cur.open then .
-          else _thinking_start | .s.cur.open = true
+          else _thinking_start | setpath(["s", "cur", "open"]; true)
             | (if .s.cur.buf != "" then _delta({type: "thinking_delta", thinking: .s.cur.buf}) else . end)
-            | .s.cur.buf = ""
+            | setpath(["s", "cur", "buf"]; "")
           end
       else . end
   end;
@@ -187,7 +187,7 @@ def _eblock_stop:
                (if $c.sig.origin == "claude" then $c.sig.value else p::carrier({type: "reasoning", signature: $c.sig}) end)})
       | _close
     else . end   # reasoning without a signature: omitted (pitfall 49)
-  | .s.cur = null;
+  | setpath(["s", "cur"]; null);
 
 def _emessage_delta($e):
   (($e.stop.reason // "end_turn") | p::stop_wire) as $r
@@ -209,7 +209,7 @@ def _estep($ctx):
     elif $e.type == "block_delta" then _eblock_delta($e)
     elif $e.type == "block_stop" then _eblock_stop
     elif $e.type == "message_delta" then _emessage_delta($e)
-    elif $e.type == "message_stop" then _ev("message_stop"; {type: "message_stop"}) | .s.done = true
+    elif $e.type == "message_stop" then _ev("message_stop"; {type: "message_stop"}) | setpath(["s", "done"]; true)
     elif $e.type == "error" then _eerror($e.error // {})
     else . end)
   # the IR promises message_stop or error; if it broke that promise the

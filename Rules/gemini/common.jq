@@ -196,12 +196,12 @@ def google_error:
 def schema_to_json:
   if type == "object" then
     with_entries(
-      if .key == "properties" and (.value | type) == "object" then .value |= with_entries(.value |= schema_to_json)
-      elif (.key == "items" or .key == "not") then .value |= schema_to_json
-      elif (.key == "anyOf" or .key == "oneOf" or .key == "allOf") and (.value | type) == "array" then .value |= map(schema_to_json)
-      elif .key == "type" and (.value | type) == "string" then .value |= ascii_downcase
+      if .key == "properties" and (.value | type) == "object" then setpath(["value"]; .value | with_entries(.value |= schema_to_json))
+      elif (.key == "items" or .key == "not") then setpath(["value"]; .value | schema_to_json)
+      elif (.key == "anyOf" or .key == "oneOf" or .key == "allOf") and (.value | type) == "array" then setpath(["value"]; .value | map(schema_to_json))
+      elif .key == "type" and (.value | type) == "string" then setpath(["value"]; .value | ascii_downcase)
       else . end)
-    | if .nullable == true and (.type | type) == "string" then .type = [.type, "null"] | del(.nullable)
+    | if .nullable == true and (.type | type) == "string" then setpath(["type"]; [.type, "null"]) | del(.nullable)
       elif .nullable == false then del(.nullable)
       else . end
   else . end;
@@ -220,25 +220,25 @@ def _schema_drop:
 
 def schema_to_gemini:
   if type == "object" then
-    (if has("const") and (has("enum") | not) then .enum = [.const] else . end)
-    | (if has("oneOf") and (has("anyOf") | not) then .anyOf = .oneOf | del(.oneOf) else . end)
+    (if has("const") and (has("enum") | not) then setpath(["enum"]; [.const]) else . end)
+    | (if has("oneOf") and (has("anyOf") | not) then setpath(["anyOf"]; .oneOf) | del(.oneOf) else . end)
     # type: [T, "null"] -> type T + nullable; several types -> anyOf
     | (if (.type | type) == "array" then
          ([.type[] | select(. != "null")]) as $t
          | (any(.type[]; . == "null")) as $null
-         | (if ($t | length) == 1 then .type = $t[0]
-            elif ($t | length) == 0 then .type = "null"
-            else del(.type) | .anyOf = ($t | map({type: .})) end)
-         | (if $null and ($t | length) > 0 then .nullable = true else . end)
+         | (if ($t | length) == 1 then setpath(["type"]; $t[0])
+            elif ($t | length) == 0 then setpath(["type"]; "null")
+            else del(.type) | setpath(["anyOf"]; ($t | map({type: .}))) end)
+         | (if $null and ($t | length) > 0 then setpath(["nullable"]; true) else . end)
        else . end)
     | with_entries(select(_schema_drop[.key] | not))
     | with_entries(
-        if .key == "properties" and (.value | type) == "object" then .value |= with_entries(.value |= schema_to_gemini)
-        elif .key == "items" then .value |= schema_to_gemini
-        elif .key == "anyOf" and (.value | type) == "array" then .value |= map(schema_to_gemini)
-        elif .key == "enum" and (.value | type) == "array" then .value |= map(if type == "string" then . else tojson end)
+        if .key == "properties" and (.value | type) == "object" then setpath(["value"]; .value | with_entries(.value |= schema_to_gemini))
+        elif .key == "items" then setpath(["value"]; .value | schema_to_gemini)
+        elif .key == "anyOf" and (.value | type) == "array" then setpath(["value"]; .value | map(schema_to_gemini))
+        elif .key == "enum" and (.value | type) == "array" then setpath(["value"]; .value | map(if type == "string" then . else tojson end))
         else . end)
-    | if (.type | type) == "string" then .type |= ascii_upcase else . end
+    | if (.type | type) == "string" then setpath(["type"]; .type | ascii_upcase) else . end
   else . end;
 
 # `$schema` is not accepted anywhere on the Gemini side (D.2: strip it to be safe).

@@ -1,15 +1,16 @@
 # Gemini `Part` <-> IR Part (wire-formats.md D.1). Tool calls and tool results
 # need ids and names from their neighbours, so request.jq and response.jq pass
 # those in; everything else is decided by the part alone.
+import "lib/ext" as x;
 import "lib/json" as json;
 import "lib/dataurl" as du;
 import "gemini/common" as c;
 
 # Wire fields of a part that the IR has no slot for (videoMetadata,
 # mediaResolution, partMetadata, ...), kept in the part's ext for re-encoding.
-def _extras: del(.text, .thought, .thoughtSignature, .inlineData, .fileData, .functionCall, .functionResponse);
-def _with_extras($p): ($p | _extras) as $x | if $x == {} then . else .ext = {gemini: $x} end;
-def _with_sig($p): if $p.thoughtSignature != null then .signature = c::sig($p.thoughtSignature) else . end;
+def _extras: x::rest(["text", "thought", "thoughtSignature", "inlineData", "fileData", "functionCall", "functionResponse"]) // {};
+def _with_extras($p): ($p | _extras) as $x | if $x == {} then . else setpath(["ext"]; {gemini: $x}) end;
+def _with_sig($p): if $p.thoughtSignature != null then setpath(["signature"]; c::sig($p.thoughtSignature)) else . end;
 
 # "audio/wav" -> "wav" (the IR keeps Chat's format words; pitfall 35).
 def _audio_format: ltrimstr("audio/") | if . == "mpeg" then "mp3" elif . == "x-wav" or . == "wave" then "wav" else . end;
@@ -64,7 +65,7 @@ def decode_model_part($path; $id):
       | _with_sig($p) | _with_extras($p)
     elif .text != null then
       if (.text | type) != "string" then error("\($path).text: must be a string")
-      elif .thought == true then {type: "reasoning", text: .text} | _with_sig($p) | .ext = {gemini: ({thought: true} + ($p | _extras))}
+      elif .thought == true then {type: "reasoning", text: .text} | _with_sig($p) | setpath(["ext"]; {gemini: ({thought: true} + ($p | _extras))})
       elif .text == "" and .thoughtSignature == null then empty
       else {type: "text", text: .text} | _with_sig($p) | _with_extras($p) end
     else {type: "opaque", dialect: "gemini", value: $p} end;

@@ -43,28 +43,28 @@ def _decode_function_response($p; $path; $ctx):
   ($p.functionResponse | _obj("\($path).functionResponse")) as $fr
   | (.st.pending | _match_pending($fr)) as $k
   | (if $k != null then .st.pending[$k] else null end) as $call
-  | (if $k != null then .st.pending |= (.[:$k] + .[$k + 1:]) else . end)
+  | (if $k != null then setpath(["st", "pending"]; .st.pending | (.[:$k] + .[$k + 1:])) else . end)
   | ($fr.name // $call.name) as $name
   | if ($name | type) != "string" then error("\($path).functionResponse.name: field required") else . end
   | (if $fr.id != null then {id: $fr.id}
      elif $call != null then {id: $call.id}
      else {id: ids::invented_call_id($ctx; .st.n)} end) as $idobj
-  | (if $fr.id == null and $call == null then .st.n += 1 else . end)
+  | (if $fr.id == null and $call == null then setpath(["st", "n"]; .st.n + (1)) else . end)
   | ($fr.response | _decode_result_response) as $r
   # multimodal results (Gemini 3): images and files; the IR has no audio in
   # a tool result, so audio is carried as a file
   | ([$fr.parts[]? | parts::media_part("\($path).functionResponse.parts")
       | if .type == "audio" then {type: "file", media_type: "audio/\(.format)", data} else . end]) as $media
   | ($fr | del(.id, .name, .response, .parts)) as $frx
-  | .part = ({type: "tool_result"} + $idobj + {name: $name, content: ([{type: "text", text: $r.text}] + $media)}
+  | setpath(["part"]; ({type: "tool_result"} + $idobj + {name: $name, content: ([{type: "text", text: $r.text}] + $media)}
              + (if $r.is_error then {is_error: true} else {} end)
-             + (if $frx != {} then {ext: {gemini: {functionResponse: $frx}}} else {} end));
+             + (if $frx != {} then {ext: {gemini: {functionResponse: $frx}}} else {} end)));
 
 # A `model` content -> one assistant message. Calls without an id get
 # invented ids (lib/ids, pitfall 11) and become the pending calls that the
 # next user content's functionResponses answer.
 def _decode_model_content($c; $i; $ctx):
-  reduce range(0; $c.parts | length) as $j (.parts = [];
+  reduce range(0; $c.parts | length) as $j (setpath(["parts"]; []);
     $c.parts[$j] as $p0
     | "contents[\($i)].parts[\($j)]" as $path
     # a carrier (common.jq) gives back the foreign reasoning parts it holds,
@@ -74,34 +74,34 @@ def _decode_model_content($c; $i; $ctx):
     # the thought parts the client kept next to the carrier repeat its text
     | (if $carried != null then
          ([$carried[].text]) as $texts
-         | .parts |= map(select(.type != "reasoning" or .signature != null or (.text as $t | $texts | index([$t]) | not)))
-         | .parts += $carried
+         | setpath(["parts"]; .parts | map(select(.type != "reasoning" or .signature != null or (.text as $t | $texts | index([$t]) | not))))
+         | setpath(["parts"]; .parts + ($carried))
        else . end)
     | if $carried != null and $p.thought == true then .
     elif ($p | type) == "object" and $p.functionCall != null then
         ids::invented_call_id($ctx; .st.n) as $invented
         | ($p | parts::decode_model_part($path; $invented)) as $part
-        | (if $p.functionCall.id == null then .st.n += 1 else . end)
-        | .st.pending += [{id: $part.id, name: $part.name}]
-        | .parts += [$part]
-      else .parts += [$p | parts::decode_model_part($path; null)] end)
-  | if (.parts | length) > 0 then .st.messages += [{role: "assistant", parts: .parts}] else . end;
+        | (if $p.functionCall.id == null then setpath(["st", "n"]; .st.n + (1)) else . end)
+        | setpath(["st", "pending"]; .st.pending + ([{id: $part.id, name: $part.name}]))
+        | setpath(["parts"]; .parts + ([$part]))
+      else setpath(["parts"]; .parts + ([$p | parts::decode_model_part($path; null)])) end)
+  | if (.parts | length) > 0 then setpath(["st", "messages"]; .st.messages + ([{role: "assistant", parts: .parts}])) else . end;
 
 # A `user` content -> user and tool messages in wire order: runs of
 # functionResponse parts are IR tool messages, everything else user messages
 # (the IR keeps tool results in messages of their own).
-def _flush: if .cur != null and (.cur.parts | length) > 0 then .st.messages += [.cur] else . end | .cur = null;
+def _flush: if .cur != null and (.cur.parts | length) > 0 then setpath(["st", "messages"]; .st.messages + ([.cur])) else . end | setpath(["cur"]; null);
 def _decode_user_content($c; $i; $ctx):
-  reduce range(0; $c.parts | length) as $j (.cur = null;
+  reduce range(0; $c.parts | length) as $j (setpath(["cur"]; null);
     $c.parts[$j] as $p
     | "contents[\($i)].parts[\($j)]" as $path
     | if ($p | type) == "object" and $p.functionResponse != null then
-        (if .cur.role != "tool" then _flush | .cur = {role: "tool", parts: []} else . end)
+        (if .cur.role != "tool" then _flush | setpath(["cur"]; {role: "tool", parts: []}) else . end)
         | _decode_function_response($p; $path; $ctx)
-        | .cur.parts += [.part] | del(.part)
+        | setpath(["cur", "parts"]; .cur.parts + ([.part])) | del(.part)
       else
-        (if .cur.role != "user" then _flush | .cur = {role: "user", parts: []} else . end)
-        | .cur.parts += [$p | parts::decode_user_part($path)]
+        (if .cur.role != "user" then _flush | setpath(["cur"]; {role: "user", parts: []}) else . end)
+        | setpath(["cur", "parts"]; .cur.parts + ([$p | parts::decode_user_part($path)]))
       end)
   | _flush;
 
@@ -116,10 +116,10 @@ def _decode_contents($ctx):
       # "function" carried function responses and is a user turn.
       | ($c.role // "user") as $role
       | if $role == "model" then
-          (if .prev != "model" then .st.pending = [] else . end)
-          | _decode_model_content($c; $i; $ctx) | .prev = "model"
+          (if .prev != "model" then setpath(["st", "pending"]; []) else . end)
+          | _decode_model_content($c; $i; $ctx) | setpath(["prev"]; "model")
         elif $role == "user" or $role == "function" then
-          _decode_user_content($c; $i; $ctx) | .prev = "user"
+          _decode_user_content($c; $i; $ctx) | setpath(["prev"]; "user")
         else error("contents[\($i)].role: must be \"user\" or \"model\"") end)
   | .st.messages;
 
@@ -205,8 +205,8 @@ def _decode_generation_config:
   | with_entries(select(.value != null))
   # fields the IR has no slot for (responseModalities, mediaResolution,
   # speechConfig, imageConfig, logprobs, other response MIME types, ...)
-  | .ext_gc = ($g | with_entries(select(_gc_mapped[.key] | not))
-               | if $rf != null then del(.responseMimeType, .responseSchema, .responseJsonSchema) else . end);
+  | setpath(["ext_gc"]; ($g | with_entries(select(_gc_mapped[.key] | not))
+               | if $rf != null then del(.responseMimeType, .responseSchema, .responseJsonSchema) else . end));
 
 def decode($ctx):
   if type != "object" then error("body: must be a JSON object") else . end
@@ -278,21 +278,21 @@ def _encode_model_parts:
     ($p | c::own_sig) as $own
     | if $p.type == "reasoning" then
         if $p.ext.gemini.thought == true then
-          .out += [{text: ($p.text // ""), thought: true} + ($p.ext.gemini | del(.thought)) + c::sig_field($own)]
-        elif $own != null then .carry = $own
+          setpath(["out"]; .out + ([{text: ($p.text // ""), thought: true} + ($p.ext.gemini | del(.thought)) + c::sig_field($own)]))
+        elif $own != null then setpath(["carry"]; $own)
         else . end
       elif $p.type == "text" then
         ($own // .carry) as $s
         | if ($p.text // "") == "" and $s == null then .
-          else .out += [{text: ($p.text // "")} + ($p.ext.gemini // {}) + c::sig_field($s)] | .carry = null end
+          else setpath(["out"]; .out + ([{text: ($p.text // "")} + ($p.ext.gemini // {}) + c::sig_field($s)])) | setpath(["carry"]; null) end
       elif $p.type == "tool_call" then
-        .out += [{functionCall: ({name: $p.name, args: ($p.arguments | json::args_object)}
+        setpath(["out"]; .out + ([{functionCall: ({name: $p.name, args: ($p.arguments | json::args_object)}
                                  | if $p.id != null then {id: $p.id} + . else . end)}
-                 + ($p.ext.gemini // {}) + c::sig_field($own // .carry)]
-        | .carry = null
+                 + ($p.ext.gemini // {}) + c::sig_field($own // .carry)]))
+        | setpath(["carry"]; null)
       elif $p.type == "refusal" then
-        (if ($p.text // "") == "" then . else .out += [{text: $p.text}] end)
-      else .out += [$p | parts::encode_user_part($p._path)] end)
+        (if ($p.text // "") == "" then . else setpath(["out"]; .out + ([{text: $p.text}])) end)
+      else setpath(["out"]; .out + ([$p | parts::encode_user_part($p._path)])) end)
   | .out;
 
 def _call_ids: [.[] | select(.type == "tool_call") | {id, name}];
@@ -308,7 +308,7 @@ def _function_response($call; $g3):
       | .key as $j | .value | parts::encode_media("\($path).content[\($j)]")]) as $media
   | {functionResponse: ({name: $call.name, response: parts::response_object}
        | (if $call.id != null then {id: $call.id} + . else . end)
-       | (if $g3 and ($media | length) > 0 then .parts = $media else . end))}
+       | (if $g3 and ($media | length) > 0 then setpath(["parts"]; $media) else . end))}
     + (if $g3 then {} else {_media: $media} end);
 
 # The functionResponse parts of the user turn that follows a model turn with
@@ -334,9 +334,9 @@ def _answer($calls; $parts; $known; $g3):
       | ([$results[] | select(. as $x | ($parts[$x].id == $call.id) and ($acc.used | index([$x]) | not))] | .[0]) as $k
       | if $k != null then
           ($parts[$k] | _function_response($call; $g3)) as $fr
-          | .used += [$k] | .out += [$fr | del(._media)] | .media += ($fr._media // [])
-        else .out += [{functionResponse: ({name: $call.name, response: {error: "Tool call was cancelled."}}
-                                           | if $call.id != null then {id: $call.id} + . else . end)}]
+          | setpath(["used"]; .used + ([$k])) | setpath(["out"]; .out + ([$fr | del(._media)])) | setpath(["media"]; .media + (($fr._media // [])))
+        else setpath(["out"]; .out + ([{functionResponse: ({name: $call.name, response: {error: "Tool call was cancelled."}}
+                                           | if $call.id != null then {id: $call.id} + . else . end)}]))
         end)
   | . as $acc
   | .out + .media
@@ -351,15 +351,15 @@ def _contents($ctx):
   | reduce range(0; $turns | length) as $t ({out: []};
       $turns[$t] as $turn
       | if $turn.role == "model" then
-          .out += [{role: "model", parts: ($turn.parts | _encode_model_parts)}]
+          setpath(["out"]; .out + ([{role: "model", parts: ($turn.parts | _encode_model_parts)}]))
           # pitfall 13: a model turn with calls is always answered right after,
           # also when the client sent nothing back.
           | if ($turn.parts | _call_ids | length) > 0 and (($turns[$t + 1].role // null) != "user") then
-              .out += [{role: "user", parts: _answer($turn.parts | _call_ids; []; $known; $g3)}]
+              setpath(["out"]; .out + ([{role: "user", parts: _answer($turn.parts | _call_ids; []; $known; $g3)}]))
             else . end
         else
           (if $t > 0 and $turns[$t - 1].role == "model" then ($turns[$t - 1].parts | _call_ids) else [] end) as $calls
-          | .out += [{role: "user", parts: _answer($calls; $turn.parts; $known; $g3)}]
+          | setpath(["out"]; .out + ([{role: "user", parts: _answer($calls; $turn.parts; $known; $g3)}]))
         end)
   | .out
   # pitfall 7: no empty contents
@@ -424,11 +424,11 @@ def _tools:
   (.tool_choice // null) as $tc
   | (if $tc.mode == "auto" and ($tc.names | type) == "array" then $tc.names else null end) as $only
   | reduce (.tools // [])[] as $t ({out: [], fd: null};
-      if $t.kind == "hosted" then .out += [$t | _hosted]
+      if $t.kind == "hosted" then setpath(["out"]; .out + ([$t | _hosted]))
       # E.2: names restrict an "auto" choice by filtering the declarations
       elif $only != null and ($only | index([$t.name]) | not) then .
       else
-        (if .fd == null then .fd = (.out | length) | .out += [{functionDeclarations: []}] else . end)
+        (if .fd == null then setpath(["fd"]; (.out | length)) | setpath(["out"]; .out + ([{functionDeclarations: []}])) else . end)
         | .out[.fd].functionDeclarations += [$t | _declaration]
       end)
   | .out;
@@ -444,7 +444,7 @@ def _tool_config:
      elif $tc.mode == "tool" then {mode: "ANY", allowedFunctionNames: [$tc.name]}
      else {mode: "AUTO"} end) as $fcc
   | if $fcc == null and $x == null then null
-    else ($x // {}) | .functionCallingConfig = (($fcc // {}) + (.functionCallingConfig // {})) end;
+    else ($x // {}) | setpath(["functionCallingConfig"]; (($fcc // {}) + (.functionCallingConfig // {}))) end;
 
 # IR reasoning -> thinkingConfig (E.5, pitfall 43): Gemini 3 takes a
 # thinkingLevel (Pro knows only LOW/HIGH), the 2.5 family a thinkingBudget;

@@ -34,8 +34,8 @@ def decode($ctx):
        $wire[$j] as $p
        | if $p.functionCall != null then
            call_id($ctx; $rid; .n) as $id
-           | .parts += [$p | parts::decode_model_part("candidates[0].content.parts[\($j)]"; $id)] | .n += 1
-         else .parts += [$p | parts::decode_model_part("candidates[0].content.parts[\($j)]"; null)] end)
+           | setpath(["parts"]; .parts + ([$p | parts::decode_model_part("candidates[0].content.parts[\($j)]"; $id)])) | setpath(["n"]; .n + (1))
+         else setpath(["parts"]; .parts + ([$p | parts::decode_model_part("candidates[0].content.parts[\($j)]"; null)])) end)
      | .parts | _fold_signature_parts
      # the thought marker only matters for replaying request history; a
      # streamed answer cannot carry it, so the response leaves it out too
@@ -76,12 +76,12 @@ def encode_part:
 def encode_parts:
   reduce .[] as $p ({out: [], carry: []};
     if $p.type == "reasoning" and $p.signature != null and $p.signature.origin != "gemini" then
-      .carry += [$p | c::carried_part]
-      | (if ($p.text // "") != "" and $p.redacted != true then .out += [{text: $p.text, thought: true}] else . end)
+      setpath(["carry"]; .carry + ([$p | c::carried_part]))
+      | (if ($p.text // "") != "" and $p.redacted != true then setpath(["out"]; .out + ([{text: $p.text, thought: true}])) else . end)
     elif ($p.type == "text" or $p.type == "tool_call") and (.carry | length) > 0 and ($p | c::own_sig) == null then
       ([$p | encode_part] | .[0]) as $w
-      | if $w == null then . else .out += [$w + {thoughtSignature: c::carrier(.carry)}] | .carry = [] end
-    else .out += [$p | encode_part] end)
+      | if $w == null then . else setpath(["out"]; .out + ([$w + {thoughtSignature: c::carrier(.carry)}])) | setpath(["carry"]; []) end
+    else setpath(["out"]; .out + ([$p | encode_part])) end)
   | .out + (if (.carry | length) > 0 then [{text: "", thought: true, thoughtSignature: c::carrier(.carry)}] else [] end);
 
 def encode($ctx):

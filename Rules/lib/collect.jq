@@ -7,9 +7,9 @@ def _part($b):
   else {type: $b.type, text: ""} end;
 
 def _apply($e):
-  if $e.text != null then .text += $e.text
-  elif $e.arguments != null then .arguments += $e.arguments
-  elif $e.signature != null then .signature = $e.signature
+  if $e.text != null then setpath(["text"]; .text + ($e.text))
+  elif $e.arguments != null then setpath(["arguments"]; .arguments + ($e.arguments))
+  elif $e.signature != null then setpath(["signature"]; $e.signature)
   else . end;
 
 # Input: an array of IR events. Output: an IR response, or {error: Error}
@@ -23,12 +23,12 @@ def collect:
     elif $e.type == "block_start" then .parts[$e.index] = _part($e.block)
     elif $e.type == "block_delta" then .parts[$e.index] |= _apply($e)
     elif $e.type == "message_delta" then
-      (if $e.stop then .stop = $e.stop else . end)
-      | (if $e.usage then .usage = ((.usage // {}) + $e.usage) else . end)
-    elif $e.type == "error" then .error = $e.error
+      (if $e.stop then setpath(["stop"]; $e.stop) else . end)
+      | (if $e.usage then setpath(["usage"]; ((.usage // {}) + $e.usage)) else . end)
+    elif $e.type == "error" then setpath(["error"]; $e.error)
     else . end)
   | if .error then {error: .error}
-    else .parts |= map(if .type == "tool_call" and .arguments == "" then .arguments = "{}" else . end)
+    else setpath(["parts"]; .parts | map(if .type == "tool_call" and .arguments == "" then .arguments = "{}" else . end))
       | .stop //= {reason: "end_turn"}
       | .usage //= {input: 0, output: 0}
     end;

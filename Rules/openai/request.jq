@@ -1,4 +1,5 @@
 # OpenAI Chat Completions requests (wire-formats.md A.1-A.3) <-> IR request.
+import "lib/ext" as x;
 import "lib/dataurl" as du;
 import "lib/ids" as ids;
 import "lib/json" as js;
@@ -10,12 +11,11 @@ def _fail($path; $what): error("\($path): \($what)");
 # Keys of the input object that are not in `$known`, as {openai: {...}} (Ext),
 # or null when there are none.
 def _extra($known):
-  with_entries(select(.key as $k | $known | index([$k]) | not))
-  | if . == {} then null else {openai: .} end;
+  x::rest($known) | if . == null then null else {openai: .} end;
 
 # Attach `$ext` (an Ext or null) to the input, merging with what it has.
 def _with_ext($ext):
-  if $ext == null then . else .ext = ((.ext // {}) * $ext) end;
+  if $ext == null then . else setpath(["ext"]; ((.ext // {}) * $ext)) end;
 
 # ================================================================== decode
 
@@ -114,17 +114,17 @@ def _messages_in($ctx):
           | (if $role == "developer" then {openai: {role: "developer"}} else null end) as $dev
           | if .leading then
               # per part: the message's role and extra fields (grouping key on encode)
-              .system += [$parts[] | _with_ext($dev)
-                          | if $x then _with_ext({openai: {message: $x.openai}}) else . end]
+              setpath(["system"]; .system + ([$parts[] | _with_ext($dev)
+                          | if $x then _with_ext({openai: {message: $x.openai}}) else . end]))
             else
-              .messages += [{role: "system", parts: $parts} | _with_ext($dev) | _with_ext($x)]
+              setpath(["messages"]; .messages + ([{role: "system", parts: $parts} | _with_ext($dev) | _with_ext($x)]))
             end
         elif $role == "user" then
-          .leading = false
-          | .messages += [{role: "user", parts: ($m.content | _content_in($p + ".content"; true))}
-                          | _with_ext($m | _extra(["role", "content"]))]
+          setpath(["leading"]; false)
+          | setpath(["messages"]; .messages + ([{role: "user", parts: ($m.content | _content_in($p + ".content"; true))}
+                          | _with_ext($m | _extra(["role", "content"]))]))
         elif $role == "assistant" then
-          .leading = false
+          setpath(["leading"]; false)
           # de-facto extension (A.5 c, pitfall 49): reasoning text as
           # `reasoning_content` (DeepSeek, vLLM, xAI) or `reasoning`
           # (OpenRouter); no signature exists. ext.openai.field remembers
@@ -147,24 +147,24 @@ def _messages_in($ctx):
                  arguments: ($m.function_call.arguments // "{}" | if type == "string" then . else tojson end),
                  kind: "function"}]
              else [] end) as $legacy
-          | (if $legacy != [] then .fn = $legacy[0].id else . end)
-          | .messages += [{role: "assistant", parts: ($reasoning + $content + $refusal + $calls + $legacy)}
-                          | _with_ext($m | _extra(["role", "content", "refusal", "tool_calls", "function_call", "reasoning_content", "reasoning"]))]
+          | (if $legacy != [] then setpath(["fn"]; $legacy[0].id) else . end)
+          | setpath(["messages"]; .messages + ([{role: "assistant", parts: ($reasoning + $content + $refusal + $calls + $legacy)}
+                          | _with_ext($m | _extra(["role", "content", "refusal", "tool_calls", "function_call", "reasoning_content", "reasoning"]))]))
         elif $role == "tool" then
-          .leading = false
+          setpath(["leading"]; false)
           | if ($m.tool_call_id | type) != "string" then _fail($p + ".tool_call_id"; "field required") else . end
           # some clients (LangChain, older docs) add `name`: the IR keeps it
           # (Gemini needs it, pitfall 12) and ext re-emits it for Chat only
-          | .messages += [{role: "tool", parts: [{type: "tool_result", id: $m.tool_call_id}
+          | setpath(["messages"]; .messages + ([{role: "tool", parts: [{type: "tool_result", id: $m.tool_call_id}
                                                  + (if ($m.name | type) == "string" then {name: $m.name} else {} end)
                                                  + {content: ($m.content | _text_in($p + ".content"))}
-                                                 | _with_ext($m | _extra(["role", "content", "tool_call_id"]))]}]
+                                                 | _with_ext($m | _extra(["role", "content", "tool_call_id"]))]}]))
         elif $role == "function" then
           # deprecated: answers the latest assistant function_call
-          .leading = false
+          setpath(["leading"]; false)
           | if .fn == null then _fail($p; "function message without a preceding assistant function_call") else . end
-          | .messages += [{role: "tool", parts: [{type: "tool_result", id: .fn,
-                                                  content: ($m.content | _text_in($p + ".content"))}]}]
+          | setpath(["messages"]; .messages + ([{role: "tool", parts: [{type: "tool_result", id: .fn,
+                                                  content: ($m.content | _text_in($p + ".content"))}]}]))
         elif $role == null then _fail($p + ".role"; "field required")
         else _fail($p + ".role"; "unknown role \($role | tojson)") end)
   | {system, messages};
@@ -183,13 +183,13 @@ def _tool_in($p):
     | if ($f | type) != "object" then _fail($p + ".function"; "field required")
       elif ($f.name | type) != "string" then _fail($p + ".function.name"; "field required")
       else {name: $f.name} | c::put("description"; $f.description) | c::put("schema"; $f.parameters)
-        | c::put("strict"; $f.strict) | .kind = "function"
+        | c::put("strict"; $f.strict) | setpath(["kind"]; "function")
         | _with_ext($f | _extra(["name", "description", "parameters", "strict"]))
       end
   elif .type == "custom" then
     (.custom // null) as $f
     | if ($f.name | type) != "string" then _fail($p + ".custom.name"; "field required")
-      else {name: $f.name} | c::put("description"; $f.description) | .kind = "custom"
+      else {name: $f.name} | c::put("description"; $f.description) | setpath(["kind"]; "custom")
         | c::put("format"; ($f.format | if . == null then null else _format_in end))
       end
   elif (.type | type) == "string" then
@@ -200,7 +200,7 @@ def _tool_in($p):
 # Deprecated `functions`: [{name, description, parameters}].
 def _function_in($p):
   if (.name | type) != "string" then _fail($p + ".name"; "field required")
-  else . as $f | {name} | c::put("description"; $f.description) | c::put("schema"; $f.parameters) | .kind = "function" end;
+  else . as $f | {name} | c::put("description"; $f.description) | c::put("schema"; $f.parameters) | setpath(["kind"]; "function") end;
 
 def _choice_name: .function.name // .custom.name // .name;
 
@@ -277,9 +277,9 @@ def decode($ctx):
           else {stream_options: $so} end)) as $ext
   | {model: $b.model}
   | c::put("stream"; ($b.stream | if type == "boolean" then . else null end))
-  | (if $conv.system != [] then .system = $conv.system else . end)
-  | .messages = $conv.messages
-  | (if $tools != [] then .tools = $tools else . end)
+  | (if $conv.system != [] then setpath(["system"]; $conv.system) else . end)
+  | setpath(["messages"]; $conv.messages)
+  | (if $tools != [] then setpath(["tools"]; $tools) else . end)
   | c::put("tool_choice"; (if $b.tool_choice != null then ($b.tool_choice | _choice_in)
                            elif $b.function_call != null then ($b.function_call | _legacy_choice_in)
                            else null end))
@@ -299,7 +299,7 @@ def decode($ctx):
   # Chat's default is no usage chunk: a streaming request says false unless
   # it asked (the IR is explicit so that re-encoding keeps the choice).
   | c::put("stream_usage"; (if $streaming then ([$b.stream_options.include_usage?][0] == true) else null end))
-  | (if $ext != {} then .ext = {openai: $ext} else . end);
+  | (if $ext != {} then setpath(["ext"]; {openai: $ext}) else . end);
 
 # ================================================================== encode
 
@@ -373,18 +373,18 @@ def _assistant_out:
   | [$m.parts[] | select(.type == "reasoning" and .ext.openai.field != null)] as $rs
   | {role: "assistant"}
   | (if $rs != [] then .[$rs[0].ext.openai.field] = ($rs | map(.text) | join("")) else . end)
-  | if $content == [] then .content = (if $calls == [] then "" else null end)  # pitfall 7
-    elif all($content[]; .type == "text") then .content = ($content | _text_content)
+  | if $content == [] then setpath(["content"]; (if $calls == [] then "" else null end))  # pitfall 7
+    elif all($content[]; .type == "text") then setpath(["content"]; ($content | _text_content))
     elif ($refusals | length) == 1 and $content[-1].type == "refusal" and all($content[:-1][]; .type == "text") then
       # one trailing refusal: the `refusal` field, as OpenAI itself answers
-      .content = ($content[:-1] | if . == [] then null else _text_content end)
-      | .refusal = $content[-1].text
+      setpath(["content"]; ($content[:-1] | if . == [] then null else _text_content end))
+      | setpath(["refusal"]; $content[-1].text)
     else
-      .content = [$content[] | if .type == "refusal" then {type: "refusal", refusal: .text}
+      setpath(["content"]; [$content[] | if .type == "refusal" then {type: "refusal", refusal: .text}
                                elif .type == "opaque" then .value
-                               else _text_out end]
+                               else _text_out end])
     end
-  | (if $calls != [] then .tool_calls = [$calls[] | _call_out] else . end)
+  | (if $calls != [] then setpath(["tool_calls"]; [$calls[] | _call_out]) else . end)
   | . + ($m.ext.openai // {});
 
 # A tool message per result (pitfall 13); text only. is_error becomes an
@@ -397,13 +397,13 @@ def _tool_out($names):
     | ([$content[] | select(.type == "text")]) as $texts
     | (if $r.is_error then
          if $texts == [] then [{type: "text", text: "Error"}]
-         else [$texts[0] | .text = "Error: " + .text] + $texts[1:] end
+         else [$texts[0] | setpath(["text"]; "Error: " + .text)] + $texts[1:] end
        else $texts end) as $texts
-    | .msgs += [{role: "tool", tool_call_id: ($r.id | _id), content: ($texts | _text_content)} + ($r.ext.openai // {})]
+    | setpath(["msgs"]; .msgs + ([{role: "tool", tool_call_id: ($r.id | _id), content: ($texts | _text_content)} + ($r.ext.openai // {})]))
     | ($r.name // $names[$r.id // ""] // "") as $name
-    | .media += [$content[] | select(.type == "image" or .type == "file")
+    | setpath(["media"]; .media + ([$content[] | select(.type == "image" or .type == "file")
                  | {type: "text", text: "(\(.type) returned by tool\(if $name == "" then "" else " " + $name end))"},
-                   _media_out]);
+                   _media_out])));
 
 def _message_out($names):
   if .role == "user" then
@@ -417,10 +417,10 @@ def _message_out($names):
 # Messages, with tool-result media flushed into one user message after each
 # run of tool messages.
 def _messages_out($names):
-  def flush: if .media == [] then . else .out += [{role: "user", content: .media}] | .media = [] end;
+  def flush: if .media == [] then . else setpath(["out"]; .out + ([{role: "user", content: .media}])) | setpath(["media"]; []) end;
   reduce .[] as $m ({out: [], media: []};
-    if $m.role == "tool" then ($m | _tool_out($names)) as $t | .out += $t.msgs | .media += $t.media
-    else flush | .out += [$m | _message_out($names)] end)
+    if $m.role == "tool" then ($m | _tool_out($names)) as $t | setpath(["out"]; .out + ($t.msgs)) | setpath(["media"]; .media + ($t.media))
+    else flush | setpath(["out"]; .out + ([$m | _message_out($names)])) end)
   | flush | .out;
 
 # The system prompt: one leading message per run of parts with the same role
@@ -500,7 +500,7 @@ def encode($ctx):
      messages: (($ir.system // [] | _system_out) + ($ir.messages // [] | _messages_out($names)))}
   # tool_choice/parallel_tool_calls are refused without tools: drop them when
   # every tool was a hosted one that Chat cannot take
-  | (if $tools != [] then .tools = $tools else . end)
+  | (if $tools != [] then setpath(["tools"]; $tools) else . end)
   | (($ir.tools // []) != [] and $tools == []) as $lost
   | c::put("tool_choice"; (if $lost or $ir.tool_choice == null then null else $ir.tool_choice | _choice_out($ir.tools // []) end))
   | c::put("parallel_tool_calls"; (if $lost then null else $ir.parallel_tool_calls end))
@@ -523,8 +523,8 @@ def encode($ctx):
   # and foreign ids (Claude Code's metadata.user_id) exceed the 64 characters
   # safety_identifier allows. When the Chat client sent both, `user` is in ext.
   | (if $ir.user == null then .
-     elif $x.user != null then .safety_identifier = $ir.user
-     else .user = $ir.user end)
+     elif $x.user != null then setpath(["safety_identifier"]; $ir.user)
+     else setpath(["user"]; $ir.user) end)
   # Responses clients (Codex) key the prompt cache per conversation; Chat has
   # the same field (A.1).
   | c::put("prompt_cache_key"; (if $x.prompt_cache_key == null then ($ir.ext.responses.prompt_cache_key? // null) else null end))
@@ -533,11 +533,11 @@ def encode($ctx):
   # reported to the client whatever its dialect (pitfall 56); a Chat client's
   # explicit choice (stream_usage) is kept.
   | (if $ir.stream == true then
-       .stream_options = (($ir.ext.openai.stream_options // {}) + {include_usage: (if $ir.stream_usage == null then true else $ir.stream_usage end)})
-     elif $ir.ext.openai.stream_options != null then .stream_options = $ir.ext.openai.stream_options
+       setpath(["stream_options"]; (($ir.ext.openai.stream_options // {}) + {include_usage: (if $ir.stream_usage == null then true else $ir.stream_usage end)}))
+     elif $ir.ext.openai.stream_options != null then setpath(["stream_options"]; $ir.ext.openai.stream_options)
      else . end)
   | . + $x;
 
 # Same dialect: nothing is translated, only the model name (README).
 def passthrough($ctx):
-  if type != "object" then _fail("body"; "must be a JSON object") else .model = $ctx.model end;
+  if type != "object" then _fail("body"; "must be a JSON object") else setpath(["model"]; $ctx.model) end;

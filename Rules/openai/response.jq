@@ -50,12 +50,12 @@ def decode($ctx):
   | {id: ($b.id // ""), model: ($b.model // $ctx.model)}
   | c::put("created"; ($b.created | if type == "number" then . else null end))
   # README order: reasoning, text, tool_call, refusal
-  | .parts = ((if $rs != "" then [{type: "reasoning", text: $rs}] else [] end)
+  | setpath(["parts"]; ((if $rs != "" then [{type: "reasoning", text: $rs}] else [] end)
               + ($m.content | _content_parts)
               + $calls + $legacy
-              + (if $refusal != "" then [{type: "refusal", text: $refusal}] else [] end))
-  | .stop = ($choice.finish_reason | c::stop_to_ir(($calls + $legacy) != []))
-  | .usage = (($b.usage | c::usage_to_ir) // {input: 0, output: 0});
+              + (if $refusal != "" then [{type: "refusal", text: $refusal}] else [] end)))
+  | setpath(["stop"]; ($choice.finish_reason | c::stop_to_ir(($calls + $legacy) != [])))
+  | setpath(["usage"]; (($b.usage | c::usage_to_ir) // {input: 0, output: 0}));
 
 # IR response -> chat.completion (A.4), shaped as openai-python's
 # ChatCompletion. Ids and time come from $ctx (pitfall 11).

@@ -19,7 +19,7 @@ def _str: if type == "string" then . else null end;
 # block closes. `_seal` is that closing step; every path that may close the
 # open block runs it first.
 def _seal:
-  if .s.open.custom then b::delta({arguments: "\"}"}) | .s.open.custom = false else . end;
+  if .s.open.custom then b::delta({arguments: "\"}"}) | setpath(["s", "open", "custom"]; false) else . end;
 
 def _frag($f; $custom):
   if $f == null or $f == "" then .
@@ -54,8 +54,8 @@ def _tool($ctx; $tc):
                        id: (($tc.id | _str) // ids::invented_call_id($ctx; $n)),
                        name: (($tc.function.name // $tc.custom.name // "") | tostring),
                        kind: (if $custom then "custom" else "function" end)}; $key)
-      | .s.calls = $n + 1
-      | (if $custom then .s.open.custom = true | b::delta({arguments: "{\"input\":\""}) else . end)
+      | setpath(["s", "calls"]; $n + 1)
+      | (if $custom then setpath(["s", "open", "custom"]; true) | b::delta({arguments: "{\"input\":\""}) else . end)
       | _frag($frag; $custom)
     else
       # a fragment for a call that is no longer the open one: Chat servers
@@ -81,11 +81,11 @@ def _chunk($ctx; $d):
       | reduce (($dl.tool_calls // []) | if type == "array" then .[] else empty end) as $tc (.; _tool($ctx; $tc))
       # deprecated function_call deltas: one call, no id
       | (if ($dl.function_call | type) == "object" then _tool($ctx; {index: "function_call", function: $dl.function_call}) else . end)
-      | (if $ch.finish_reason != null then .s.finish = $ch.finish_reason else . end)
+      | (if $ch.finish_reason != null then setpath(["s", "finish"]; $ch.finish_reason) else . end)
     end
   # the usage chunk (choices: [], A.5 a); some servers put usage on other
   # chunks too: the latest wins
-  | (if ($d.usage | type) == "object" then .s.usage = ($d.usage | c::usage_to_ir) else . end);
+  | (if ($d.usage | type) == "object" then setpath(["s", "usage"]; ($d.usage | c::usage_to_ir)) else . end);
 
 def _end($ctx):
   _seal
@@ -93,14 +93,14 @@ def _end($ctx):
   | ((.s.calls // 0) > 0) as $calls
   | b::finish((.s.finish | c::stop_to_ir($calls)); .s.usage)
   | b::stop_message
-  | .s.done = true;
+  | setpath(["s", "done"]; true);
 
 def _event($ctx; $e):
   $e.data as $d
   | if $d == "[DONE]" then _end($ctx)
     elif ($d | type) != "object" then .  # not JSON: nothing to take from it
     # mid-stream error (A.5): the SDK raises on a chunk with an `error` key
-    elif $d.error != null then b::emit({type: "error", error: c::error_to_ir(null; $d)}) | .s.failed = true
+    elif $d.error != null then b::emit({type: "error", error: c::error_to_ir(null; $d)}) | setpath(["s", "failed"]; true)
     else _chunk($ctx; $d) end;
 
 def decode($ctx):
@@ -115,7 +115,7 @@ def decode($ctx):
           # pitfall 52: EOF without a terminator is an error, never a success
           b::emit({type: "error", error: {status: 502, type: "server",
                                           message: "upstream stream ended before it finished (no finish_reason, no [DONE])"}})
-          | .s.failed = true
+          | setpath(["s", "failed"]; true)
         end
       else . end);
 
@@ -140,19 +140,19 @@ def _emit($ctx; $delta; $finish):
 # The first chunk: role and an empty content, sent once (the SDK concatenates
 # repeated strings, A.5 b).
 def _role($ctx):
-  if .s.role then . else .s.role = true | _emit($ctx; {role: "assistant", content: ""}; null) end;
+  if .s.role then . else setpath(["s", "role"]; true) | _emit($ctx; {role: "assistant", content: ""}; null) end;
 
 def _call_delta($n; $body): {tool_calls: [{index: $n} + $body]};
 
 def _enc($ctx; $e):
   if $e.type == "message_start" then
-    .s.model = ($e.model // null) | _role($ctx)
+    setpath(["s", "model"]; ($e.model // null)) | _role($ctx)
   elif $e.type == "block_start" then
     _role($ctx)
     | ($e.block // {}) as $blk
     | if $blk.type == "tool_call" then
         (.s.tools // 0) as $n
-        | .s.tools = $n + 1
+        | setpath(["s", "tools"]; $n + 1)
         | .s.blocks[$e.index | tostring] = {type: "tool_call", n: $n, id: $blk.id, name: $blk.name,
                                              kind: ($blk.kind // "function"), buf: ""}
         | if $blk.kind == "custom" then .  # sent whole at block_stop, below
@@ -180,29 +180,29 @@ def _enc($ctx; $e):
          | _emit($ctx; _call_delta($blk.n; {id: $blk.id, type: "custom",
                    custom: {name: $blk.name, input: (if ($a | type) == "object" and ($a.input | type) == "string" then $a.input else $blk.buf end)}}); null)
        else . end)
-    | .s.blocks |= del(.[$e.index | tostring])
+    | setpath(["s", "blocks"]; .s.blocks | del(.[$e.index | tostring]))
   elif $e.type == "message_delta" then
-    (if $e.stop != null then .s.stop = $e.stop else . end)
-    | (if $e.usage != null then .s.usage = $e.usage else . end)
+    (if $e.stop != null then setpath(["s", "stop"]; $e.stop) else . end)
+    | (if $e.usage != null then setpath(["s", "usage"]; $e.usage) else . end)
   elif $e.type == "message_stop" then
     _role($ctx)
     | ((.s.tools // 0) > 0) as $calls
     | _emit($ctx; {}; ((.s.stop // {}) | c::finish_from_ir($calls)))
     # pitfall 56: the usage chunk (choices: []) only for a client that asked
     | (if _usage_wanted($ctx) then
-         .out += [{event: null,
+         setpath(["out"]; .out + ([{event: null,
                    data: {id: "chatcmpl-\($ctx.request_id)", object: "chat.completion.chunk",
                           created: $ctx.created, model: (.s.model // $ctx.model),
-                          choices: [], usage: (.s.usage | c::usage_from_ir)}}]
+                          choices: [], usage: (.s.usage | c::usage_from_ir)}}]))
        else . end)
-    | .out += [{event: null, data: "[DONE]"}]
-    | .s.closed = true
+    | setpath(["out"]; .out + ([{event: null, data: "[DONE]"}]))
+    | setpath(["s", "closed"]; true)
   elif $e.type == "error" then
     # A.5: a `{"error": …}` chunk, then the stream closes. No [DONE] after
     # it (E.6 makes it optional): the SDK raises on the error chunk anyway,
     # and [DONE] would read as a clean end to simpler clients.
-    .out += [{event: null, data: {error: ($e.error // {} | c::error_object)}}]
-    | .s.closed = true
+    setpath(["out"]; .out + ([{event: null, data: {error: ($e.error // {} | c::error_object)}}]))
+    | setpath(["s", "closed"]; true)
   else . end;
 
 def encode($ctx):
@@ -212,7 +212,7 @@ def encode($ctx):
   | (if .final and .s.role and (.s.closed | not) then
        # the decoder promises message_stop or error; should neither come,
        # the client must not mistake the cut for a complete answer (pitfall 52)
-       .out += [{event: null, data: {error: ({type: "server", message: "upstream stream ended unexpectedly"} | c::error_object)}}]
-       | .s.closed = true
+       setpath(["out"]; .out + ([{event: null, data: {error: ({type: "server", message: "upstream stream ended unexpectedly"} | c::error_object)}}]))
+       | setpath(["s", "closed"]; true)
      else . end)
   | {state: .s, out};

@@ -72,7 +72,7 @@ def _format_in:
 # system/developer messages before anything else are the system prompt
 # (pitfall 1, 3), later ones stay in place as role system (pitfall 2).
 def _flush:
-  if .asst != null and (.asst | length) > 0 then .msgs += [{role: "assistant", parts: .asst}] else . end | .asst = null;
+  if .asst != null and (.asst | length) > 0 then setpath(["msgs"]; .msgs + ([{role: "assistant", parts: .asst}])) else . end | setpath(["asst"]; null);
 
 def _push_asst($parts): .asst = ((.asst // []) + $parts);
 
@@ -84,7 +84,7 @@ def _attach($c):
   (.asst // []) as $a
   | (if $c.type == "tool_call" then [$a | to_entries[] | select(.value.type == "tool_call" and .value.id == $c.id and .value.signature == null) | .key] | last
      else [$a | to_entries[] | select(.value.type == "text" and .value.signature == null) | .key] | last end) as $k
-  | if $k != null then .asst[$k].signature = $c.signature
+  | if $k != null then setpath(["asst", $k, "signature"]; $c.signature)
     else _push_asst([{type: "reasoning", text: "", signature: $c.signature}]) end;
 
 def _item($i):
@@ -95,15 +95,15 @@ def _item($i):
   | if $t == "message" then
       (if ($it.role | type) != "string" then error("\($at).role: field required") else . end)
       | ($it.content | if . == null then error("\($at).content: field required") else p::content_in("\($at).content") end) as $parts
-      | if $it.role == "user" then _flush | .msgs += [{role: "user", parts: $parts}]
+      | if $it.role == "user" then _flush | setpath(["msgs"]; .msgs + ([{role: "user", parts: $parts}]))
         elif $it.role == "assistant" then
           # `phase` (commentary / final_answer) rides on the text parts so that
           # the message items come back as they were
           _push_asst($parts | if $it.phase then map(. + {ext: {responses: {phase: $it.phase}}}) else . end)
         elif $it.role == "system" or $it.role == "developer" then
           (if any($parts[]; .type != "text") then error("\($at).content: a \($it.role) message holds text parts only") else . end)
-          | if .msgs == [] and .asst == null then .sys += ($parts | map(. + {ext: {responses: {role: $it.role}}}))
-          else _flush | .msgs += [{role: "system", parts: $parts, ext: {responses: {role: $it.role}}}] end
+          | if .msgs == [] and .asst == null then setpath(["sys"]; .sys + (($parts | map(. + {ext: {responses: {role: $it.role}}}))))
+          else _flush | setpath(["msgs"]; .msgs + ([{role: "system", parts: $parts, ext: {responses: {role: $it.role}}}])) end
         else error("\($at).role: expected user, assistant, system or developer") end
     elif $t == "function_call" or $t == "custom_tool_call" or $t == "local_shell_call" then
       _push_asst([$it | p::call_in($at)])
@@ -118,11 +118,11 @@ def _item($i):
           elif . == null then error("\($at).output: field required")
           else [{type: "text", text: tojson}] end) as $content
       | _flush
-      | .msgs += [{role: "tool", parts: [{type: "tool_result", id: $id, content: $content}
+      | setpath(["msgs"]; .msgs + ([{role: "tool", parts: [{type: "tool_result", id: $id, content: $content}
           + (if ($it.name | type) == "string" then {name: $it.name} else {} end)
           # the output item's type follows the call's kind on the way out; this
           # only matters when the call is not in the same request
-          + (if $t != "function_call_output" then {ext: {responses: {type: $t}}} else {} end)]}]
+          + (if $t != "function_call_output" then {ext: {responses: {type: $t}}} else {} end)]}]))
     elif $t == "item_reference" then
       error("\($at): item_reference needs server-side state, which this proxy does not keep; send the full item (store:false)")
     elif $t == null then error("\($at).type: field required")
@@ -146,7 +146,7 @@ def decode($ctx):
   | (.input | _items) as $items
   | (reduce range(0; $items | length) as $i
       ({sys: (if (.instructions // "") != "" then [{type: "text", text: .instructions}] else [] end), msgs: [], asst: null};
-       .item = $items[$i] | _item($i))
+       setpath(["item"]; $items[$i]) | _item($i))
      | _flush) as $conv
   | (if .tools != null and (.tools | type) != "array" then error("tools: expected an array") else . end)
   | [(.tools // []) | to_entries[] | .key as $k | .value | _tool_in("tools[\($k)]")] as $tools
@@ -231,16 +231,16 @@ def _assistant_items:
       ($pt.ext.responses.phase) as $ph
       | (if $pt.type == "text" then {type: "output_text", text: $pt.text} else {type: "refusal", refusal: $pt.text} end) as $c
       | if .open and .items[-1].phase == $ph then .items[-1].content += [$c]
-        else .items += [{type: "message", role: "assistant", content: [$c]} + (if $ph then {phase: $ph} else {} end)] | .open = true end
-    elif $pt.type == "tool_call" then .items += [$pt | p::call_out(null)] | .open = false
-    elif $pt.type == "reasoning" then .items += [$pt | p::reasoning_out(null; false)] | .open = false
-    elif $pt.type == "opaque" then (if $pt.dialect == "responses" then .items += [$pt.value] else . end) | .open = false
+        else setpath(["items"]; .items + ([{type: "message", role: "assistant", content: [$c]} + (if $ph then {phase: $ph} else {} end)])) | setpath(["open"]; true) end
+    elif $pt.type == "tool_call" then setpath(["items"]; .items + ([$pt | p::call_out(null)])) | setpath(["open"]; false)
+    elif $pt.type == "reasoning" then setpath(["items"]; .items + ([$pt | p::reasoning_out(null; false)])) | setpath(["open"]; false)
+    elif $pt.type == "opaque" then (if $pt.dialect == "responses" then setpath(["items"]; .items + ([$pt.value])) else . end) | setpath(["open"]; false)
     else . end)
   # a message of one text part goes in the easy form with string content,
   # which openai-python types and the API accepts for assistant history;
   # several parts or a refusal keep Codex's output_text list (B.5)
   | .items | map(if .type == "message" and (.content | length) == 1 and .content[0].type == "output_text"
-                  then .content = .content[0].text else . end);
+                  then setpath(["content"]; .content[0].text) else . end);
 
 def _input_message($role): {type: "message", role: $role, content: [.[] | p::input_part]};
 

@@ -80,7 +80,7 @@ def has_foreign_sig: .signature != null and .signature.origin != "responses";
 
 # One IR part -> the output item (complete) at output index $n.
 def output_item($ctx; $n):
-  (if .type == "tool_call" then .kind = p::client_kind($ctx) else . end)
+  (if .type == "tool_call" then setpath(["kind"]; p::client_kind($ctx)) else . end)
   | item_id($ctx; prefix_for; $n) as $id
   | if .type == "text" then
       {id: $id, type: "message", status: "completed", role: "assistant",

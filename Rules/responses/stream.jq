@@ -17,7 +17,7 @@ def _start($resp):
   b::start_message(($resp // {}) | {id: (.id // ""), model: (.model // "")}
     + (if (.created_at | type) == "number" then {created: (.created_at | floor)} else {} end));
 
-def _open($block; $key): b::open_block($block; $key) | .s.last = $key | .s.args = false | .s.sx = null;
+def _open($block; $key): b::open_block($block; $key) | setpath(["s", "last"]; $key) | setpath(["s", "args"]; false) | setpath(["s", "sx"]; null);
 
 def _is_open($key): .s.open != null and .s.open.key == $key;
 
@@ -26,11 +26,11 @@ def _text($type; $key; $text):
   else (if _is_open($key) and .s.open.type == $type then . else _open({type: $type}; $key) end)
     | b::delta({text: $text}) end;
 
-def _fail($err): b::emit({type: "error", error: $err}) | .s.stopped = true;
+def _fail($err): b::emit({type: "error", error: $err}) | setpath(["s", "stopped"]; true);
 
 # pitfall 23: a freeform input streams as the JSON text {"input":"…"}, built
 # fragment by fragment (each fragment JSON-escaped).
-def _custom_frag($t): (if .s.args then . else b::delta({arguments: "{\"input\":\""}) | .s.args = true end)
+def _custom_frag($t): (if .s.args then . else b::delta({arguments: "{\"input\":\""}) | setpath(["s", "args"]; true) end)
   | b::delta({arguments: ($t | tojson | .[1:-1])});
 
 def _call_block($it):
@@ -39,12 +39,12 @@ def _call_block($it):
 
 def _item_added($it):
   if $it.type == "function_call" then
-    _open(_call_block($it); $it.id) | .s.calls = true
-    | if ($it.arguments // "") != "" then b::delta({arguments: $it.arguments}) | .s.args = true else . end
+    _open(_call_block($it); $it.id) | setpath(["s", "calls"]; true)
+    | if ($it.arguments // "") != "" then b::delta({arguments: $it.arguments}) | setpath(["s", "args"]; true) else . end
   elif $it.type == "custom_tool_call" then
-    _open(_call_block($it); $it.id) | .s.calls = true
+    _open(_call_block($it); $it.id) | setpath(["s", "calls"]; true)
     | if ($it.input // "") != "" then _custom_frag($it.input) else . end
-  elif $it.type == "local_shell_call" then _open(_call_block($it); $it.id) | .s.calls = true
+  elif $it.type == "local_shell_call" then _open(_call_block($it); $it.id) | setpath(["s", "calls"]; true)
   # message and reasoning blocks open with their first text (reasoning may
   # bring nothing but encrypted_content at output_item.done); hosted-tool
   # items have no IR stream form and are dropped (pitfall 25)
@@ -52,15 +52,15 @@ def _item_added($it):
 
 def _item_done($it):
   if $it.type == "function_call" then
-    (if _is_open($it.id) then . else _open(_call_block($it); $it.id) | .s.calls = true end)
+    (if _is_open($it.id) then . else _open(_call_block($it); $it.id) | setpath(["s", "calls"]; true) end)
     | (if .s.args or ($it.arguments // "") == "" then . else b::delta({arguments: $it.arguments}) end)
     | b::close_block
   elif $it.type == "custom_tool_call" then
-    (if _is_open($it.id) then . else _open(_call_block($it); $it.id) | .s.calls = true end)
+    (if _is_open($it.id) then . else _open(_call_block($it); $it.id) | setpath(["s", "calls"]; true) end)
     | (if .s.args then b::delta({arguments: "\"}"}) else b::delta({arguments: ({input: ($it.input // "")} | tojson)}) end)
     | b::close_block
   elif $it.type == "local_shell_call" then
-    (if _is_open($it.id) then . else _open(_call_block($it); $it.id) | .s.calls = true end)
+    (if _is_open($it.id) then . else _open(_call_block($it); $it.id) | setpath(["s", "calls"]; true) end)
     | b::delta({arguments: ($it | p::shell_args_in)}) | b::close_block
   elif $it.type == "reasoning" then
     # B.7c: encrypted_content on .added differs from .done; the done one counts
@@ -99,11 +99,11 @@ def _event($e):
       # blank line (as the request and response decoders join `summary`)
       | (if _is_open($d.item_id) and .s.open.type == "reasoning" and .s.sx != null and .s.sx != $ix
          then b::delta({text: "\n\n"}) else . end)
-      | _text("reasoning"; $d.item_id; $d.delta) | .s.sx = $ix
+      | _text("reasoning"; $d.item_id; $d.delta) | setpath(["s", "sx"]; $ix)
     elif $t == "response.function_call_arguments.delta" then
-      if _is_open($d.item_id) and ($d.delta // "") != "" then b::delta({arguments: $d.delta}) | .s.args = true else . end
+      if _is_open($d.item_id) and ($d.delta // "") != "" then b::delta({arguments: $d.delta}) | setpath(["s", "args"]; true) else . end
     elif $t == "response.function_call_arguments.done" then
-      if _is_open($d.item_id) and (.s.args | not) and ($d.arguments // "") != "" then b::delta({arguments: $d.arguments}) | .s.args = true else . end
+      if _is_open($d.item_id) and (.s.args | not) and ($d.arguments // "") != "" then b::delta({arguments: $d.arguments}) | setpath(["s", "args"]; true) else . end
     elif $t == "response.custom_tool_call_input.delta" then
       if _is_open($d.item_id) and ($d.delta // "") != "" then _custom_frag($d.delta) else . end
     elif $t == "response.output_item.added" then _start(null) | _item_added($d.item // {})
@@ -130,25 +130,25 @@ def decode($ctx):
 # (pitfall 55). State: seq, started, done, model, items (finished output
 # items, for the terminal event), cur (the open block), stop, usage.
 
-def _ev($type; $f): .out += [{event: $type, data: ({type: $type, sequence_number: .s.seq} + $f)}] | .s.seq += 1;
+def _ev($type; $f): .out += [{event: $type, data: ({type: $type, sequence_number: .s.seq} + $f)}] | setpath(["s", "seq"]; .s.seq + (1));
 
 def _life($ctx; $type; $status; $inc; $err; $usage):
   _ev($type; {response: r::envelope($ctx; .s.model; $status; $inc; $err; .s.items; $usage)});
 
 def _begin($ctx):
-  if .s.started then . else .s.started = true | .s.seq = (.s.seq // 0) | .s.items = (.s.items // [])
+  if .s.started then . else setpath(["s", "started"]; true) | setpath(["s", "seq"]; (.s.seq // 0)) | setpath(["s", "items"]; (.s.items // []))
     | _life($ctx; "response.created"; "in_progress"; null; null; null)
     | _life($ctx; "response.in_progress"; "in_progress"; null; null; null) end;
 
 def _added($item): _ev("response.output_item.added"; {output_index: .s.cur.oi, item: $item});
 
 def _block_start($ctx; $blk0):
-  ($blk0 | if .type == "tool_call" then .kind = p::client_kind($ctx) else . end) as $blk
+  ($blk0 | if .type == "tool_call" then setpath(["kind"]; p::client_kind($ctx)) else . end) as $blk
   | (.s.items | length) as $oi
   | r::item_id($ctx; ($blk | r::prefix_for); $oi) as $id
-  | .s.cur = {type: $blk.type, id: $id, oi: $oi, text: "", args: "", sp: false}
+  | setpath(["s", "cur"]; {type: $blk.type, id: $id, oi: $oi, text: "", args: "", sp: false}
     + (if $blk.type == "tool_call" then {call: {id: $blk.id, name: $blk.name, kind: ($blk.kind // "function")}} else {} end)
-    + (if $blk.redacted then {redacted: true} else {} end)
+    + (if $blk.redacted then {redacted: true} else {} end))
   | if $blk.type == "text" or $blk.type == "refusal" then
       _added({id: $id, type: "message", status: "in_progress", content: [], role: "assistant"})
       | _ev("response.content_part.added"; {item_id: $id, output_index: $oi, content_index: 0,
@@ -164,27 +164,27 @@ def _block_start($ctx; $blk0):
 
 def _block_delta($d):
   .s.cur as $c
-  | if $d.signature != null then .s.cur.sig = $d.signature
+  | if $d.signature != null then setpath(["s", "cur", "sig"]; $d.signature)
     elif $c.type == "text" and $d.text != null then
-      .s.cur.text += $d.text
+      setpath(["s", "cur", "text"]; .s.cur.text + ($d.text))
       | _ev("response.output_text.delta"; {item_id: $c.id, output_index: $c.oi, content_index: 0, delta: $d.text, logprobs: []})
     elif $c.type == "refusal" and $d.text != null then
-      .s.cur.text += $d.text
+      setpath(["s", "cur", "text"]; .s.cur.text + ($d.text))
       | _ev("response.refusal.delta"; {item_id: $c.id, output_index: $c.oi, content_index: 0, delta: $d.text})
     elif $c.type == "reasoning" and $d.text != null then
-      .s.cur.text += $d.text
-      | (if $c.sp then . else .s.cur.sp = true
+      setpath(["s", "cur", "text"]; .s.cur.text + ($d.text))
+      | (if $c.sp then . else setpath(["s", "cur", "sp"]; true)
           | _ev("response.reasoning_summary_part.added"; {item_id: $c.id, output_index: $c.oi, summary_index: 0, part: {type: "summary_text", text: ""}}) end)
       | _ev("response.reasoning_summary_text.delta"; {item_id: $c.id, output_index: $c.oi, summary_index: 0, delta: $d.text})
     elif $c.type == "tool_call" and $d.arguments != null then
-      .s.cur.args += $d.arguments
+      setpath(["s", "cur", "args"]; .s.cur.args + ($d.arguments))
       # custom and local_shell items are sent whole at the end: their wire
       # form is not the IR's JSON text
       | if $c.call.kind == "function" then _ev("response.function_call_arguments.delta"; {item_id: $c.id, output_index: $c.oi, delta: $d.arguments})
         else . end
     else . end;
 
-def _done($item): _ev("response.output_item.done"; {output_index: .s.cur.oi, item: $item}) | .s.items += [$item];
+def _done($item): _ev("response.output_item.done"; {output_index: .s.cur.oi, item: $item}) | setpath(["s", "items"]; .s.items + ([$item]));
 
 def _block_stop($ctx):
   .s.cur as $c
@@ -221,30 +221,30 @@ def _block_stop($ctx):
       | ({type: (if $c.type == "tool_call" then "tool_call" else "text" end), signature: $c.sig}
          + (if $c.type == "tool_call" then {id: $c.call.id} else {} end)) as $pt
       | ($pt | r::carrier_item(r::item_id($ctx; "rs"; $oi))) as $ci
-      | .s.cur = {oi: $oi} | _added($ci) | _done($ci)
+      | setpath(["s", "cur"]; {oi: $oi}) | _added($ci) | _done($ci)
     else . end
-  | .s.cur = null;
+  | setpath(["s", "cur"]; null);
 
 def _terminal($ctx):
   ((.s.stop // {reason: "end_turn"}) | p::status_out) as $st
   | _life($ctx; (if $st[0] == "incomplete" then "response.incomplete" else "response.completed" end);
       $st[0]; $st[1]; null; ((.s.usage // {}) | p::usage_out))
-  | .s.done = true;
+  | setpath(["s", "done"]; true);
 
 def _failed($ctx; $err):
-  _begin($ctx) | _life($ctx; "response.failed"; "failed"; null; ($err | p::failed_error); null) | .s.done = true;
+  _begin($ctx) | _life($ctx; "response.failed"; "failed"; null; ($err | p::failed_error); null) | setpath(["s", "done"]; true);
 
 def _encode_event($ctx; $e):
   if $e.type == "message_start" then
-    .s.model = (.s.model // $e.model)
-    | (if $e.usage then .s.usage = ((.s.usage // {}) + $e.usage) else . end)
+    setpath(["s", "model"]; (.s.model // $e.model))
+    | (if $e.usage then setpath(["s", "usage"]; ((.s.usage // {}) + $e.usage)) else . end)
     | _begin($ctx)
   elif $e.type == "block_start" then _begin($ctx) | (if .s.cur then _block_stop($ctx) else . end) | _block_start($ctx; $e.block)
   elif $e.type == "block_delta" then (if .s.cur then _block_delta($e) else . end)
   elif $e.type == "block_stop" then _block_stop($ctx)
   elif $e.type == "message_delta" then
-    (if $e.stop then .s.stop = $e.stop else . end)
-    | (if $e.usage then .s.usage = ((.s.usage // {}) + $e.usage) else . end)
+    (if $e.stop then setpath(["s", "stop"]; $e.stop) else . end)
+    | (if $e.usage then setpath(["s", "usage"]; ((.s.usage // {}) + $e.usage)) else . end)
   elif $e.type == "message_stop" then _begin($ctx) | (if .s.cur then _block_stop($ctx) else . end) | _terminal($ctx)
   elif $e.type == "error" then _failed($ctx; $e.error)
   else . end;
