@@ -9,9 +9,13 @@
 # receives a string where it expects an object.
 def args_object:
   if type != "string" then (if type == "object" then . else {} end)
-  elif (gsub("^\\s+|\\s+$"; "") == "") then {}
-  else (try fromjson catch null) as $v
-    | if ($v | type) == "object" then $v else {"_raw_arguments": .} end
+  elif . == "" then {}
+  else ([try fromjson catch null] | .[0]) as $v
+    | if ($v | type) == "object" then $v
+      # only text that failed to parse is checked for blankness: jq 1.6
+      # compiles a regex on every call (~20 µs), explode is cheaper here
+      elif (explode | all(.[]; . == 32 or . == 9 or . == 10 or . == 13)) then {}
+      else {"_raw_arguments": .} end
   end;
 
 # Object -> text: compact, key order preserved. An object that only holds

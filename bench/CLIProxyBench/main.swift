@@ -3,6 +3,9 @@
 // dialect, and per-event stream translation. Prints Markdown for
 // docs/BENCHMARKS.md. Run: `make bench` (release build).
 import RuleEngine
+#if canImport(Glibc)
+import Glibc
+#endif
 
 func median(_ xs: [Double]) -> Double { let s = xs.sorted(); return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2 }
 func ms(_ ns: UInt64) -> Double { Double(ns) / 1e6 }
@@ -16,7 +19,10 @@ let args = CommandLine.arguments
 let rulesDir = args.count > 1 ? args[1] : "Rules"
 let inputs = args.count > 2 ? args[2] : "bench/inputs"
 let rounds = 7
+let ctx = TranslationContext(model: "bench-model", clientModel: "claude-sonnet-4-20250514", stream: true, requestID: "bench", created: 1782321921, idSeed: "b")
 
+let breakdown = CommandLine.arguments.contains("--breakdown")
+if !breakdown {
 print("## Rule set compile (whole set, all dialects)\n")
 print("Ready: `RuleSet.build` returned (every dialect compiled once, spread over the workers). Warm: every worker has compiled every dialect.\n")
 print("| worker threads | ready, median ms | ready, min–max | warm, median ms |")
@@ -33,8 +39,27 @@ for threads in [1, 2] {
     print("| \(threads) | \(fmt(median(ready))) | \(fmt(ready.min()!))–\(fmt(ready.max()!)) | \(fmt(median(warm))) |")
 }
 
+}
 let set = try await RuleSet.build(root: rulesDir, threads: 2)
-let ctx = TranslationContext(model: "bench-model", clientModel: "claude-sonnet-4-20250514", stream: true, requestID: "bench", created: 1782321921, idSeed: "b")
+await set.waitUntilWarm()
+if CommandLine.arguments.contains("--breakdown") {
+    let body = FileSystem.readBytes(inputs + "/claude-60k.json")!
+    for (label, client, upstream, op) in [("decode only (claude → IR, IR written out)", "claude", "claude", 0), ("claude → openai", "claude", "openai", 1), ("passthrough", "claude", "claude", 1)] {
+        var perOp: [Double] = []
+        for _ in 0..<rounds {
+            let t0 = Clock.nanoseconds()
+            for _ in 0..<100 {
+                let ex = Exchange(ruleSet: set, client: client, upstream: upstream, context: ctx)
+                if op == 0 { _ = try await ex.decodeRequest(body) } else { _ = try await ex.translateRequest(body) }
+            }
+            perOp.append(Double(Clock.nanoseconds() - t0) / 1e3 / 100)
+        }
+        print("breakdown: \(label): \(fmt(median(perOp))) µs")
+    }
+    exit(0)
+}
+
+
 
 print("\n## Request translation, Claude Code client → each upstream\n")
 print("Per request: parse the client body, run decode | encode, write the upstream body; one request at a time; median of \(rounds) rounds.\n")
