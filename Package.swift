@@ -10,21 +10,59 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        // traits: [] — no swift-configuration, and only FoundationEssentials is linked.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
-        // libjq 1.6 (Debian libjq-dev). A system library target: Debian ships no .pc file for jq.
+        // System libraries from Debian (no static builds; module maps in each folder).
         .systemLibrary(name: "CJQ", path: "Sources/CJQ", providers: [.apt(["libjq-dev"])]),
+        .systemLibrary(name: "CYAML", path: "Sources/CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
+        .systemLibrary(name: "CCurl", path: "Sources/CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+
         // The translation engine: compiles Rules/ through libjq and runs it off Swift's cooperative pool.
         .target(name: "RuleEngine", dependencies: ["CJQ"]),
+        // config.yaml, parsed with libyaml into typed settings.
+        .target(name: "ProxyConfig", dependencies: ["CYAML"]),
+        // Upstream HTTP over libcurl: streaming, proxies, cancellation.
+        .target(name: "UpstreamTransport", dependencies: ["CCurl"]),
+        // The server: endpoints, authentication, routing, the request path, reload.
+        .target(
+            name: "CLIProxyServer",
+            dependencies: [
+                "RuleEngine", "ProxyConfig", "UpstreamTransport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
         .executableTarget(
             name: "cliproxy",
             dependencies: [
-                "RuleEngine",
+                "RuleEngine", "CLIProxyServer", "ProxyConfig",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]),
+
         // glibc's malloc statistics, for the leak tests.
         .systemLibrary(name: "CMalloc", path: "Tests/CMalloc"),
         .testTarget(name: "RuleEngineTests", dependencies: ["RuleEngine", "CJQ", "CMalloc"]),
+        .testTarget(name: "ProxyConfigTests", dependencies: ["ProxyConfig"]),
+        .testTarget(name: "UpstreamTransportTests", dependencies: ["UpstreamTransport"]),
+        .testTarget(
+            name: "CLIProxyServerTests",
+            dependencies: [
+                "CLIProxyServer", "RuleEngine", "ProxyConfig", "UpstreamTransport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
         // Benchmarks (`make bench`); results go in docs/BENCHMARKS.md.
         .executableTarget(name: "cliproxy-bench", dependencies: ["RuleEngine"], path: "bench/CLIProxyBench"),
     ]

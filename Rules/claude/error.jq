@@ -72,8 +72,16 @@ def wire_type:
 def wire_error:
   {type: wire_type, message: (if (.message | type) == "string" and .message != "" then .message else "Internal server error" end)};
 
+# The status follows the error type (E.6: overloaded is 529 for Anthropic
+# clients whatever the upstream said), except that a request error keeps its
+# own 4xx (405, 413, 415, …) and a server error its own 5xx (502, 504, …),
+# as the OpenAI encoders do.
 def encode($ctx):
   wire_type as $t
-  | {status: ($t | status_for_type),
+  | (.type // "server") as $it
+  | (if $it == "invalid_request" and (.status // 0) >= 400 and .status < 500 and .status != 429 then .status
+     elif $it == "server" and (.status // 0) >= 500 and .status < 600 then .status
+     else ($t | status_for_type) end) as $st
+  | {status: $st,
      headers: (if (.retry_after | type) == "number" then {"retry-after": (.retry_after | ceil | tostring)} else {} end),
      body: {type: "error", error: wire_error, request_id: "req_\($ctx.request_id)"}};

@@ -181,7 +181,11 @@ def _grpc_for_http:
 # reason word, else one derived from the type) and google.rpc.RetryInfo.
 def google_error:
   # E.6: a bad API key is 400 INVALID_ARGUMENT on the Developer API
+  # A request error keeps its own 4xx (405, 413, 415, …) and a server error
+  # its own 5xx (502, 504, …), with the gRPC word for that status.
   (if .type == "authentication" and .code == "API_KEY_INVALID" then [400, "INVALID_ARGUMENT"]
+   elif .type == "invalid_request" and (.status // 0) >= 400 and .status < 500 and .status != 429 then [.status, (.status | _grpc_for_http)]
+   elif .type == "server" and (.status // 0) >= 500 and .status < 600 then [.status, (.status | _grpc_for_http)]
    else _google_status[.type // ""] // [(.status // 500), ((.status // 500) | _grpc_for_http)] end) as $s
   | ((.code // null) | if type == "string" and . != "" and . == ascii_upcase and (index(" ") == null) then . else null end) as $own
   | ($own // (if .type == "rate_limit" then "RATE_LIMIT_EXCEEDED" elif .type == "quota" then "QUOTA_EXHAUSTED" else null end)) as $reason

@@ -1,4 +1,7 @@
 import ArgumentParser
+import CLIProxyServer
+import Logging
+import ProxyConfig
 import RuleEngine
 
 @main
@@ -6,22 +9,40 @@ struct CLIProxy: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cliproxy",
         abstract: "An LLM API proxy: any client dialect, any upstream, translated by jq rules.",
-        version: CLIProxyVersion.string,
+        version: CLIProxyInfo.version,
         subcommands: [Serve.self, RulesCommand.self],
         defaultSubcommand: Serve.self)
 }
 
-/// Starts cliproxy. The HTTP server arrives with issue #3; until then this
-/// loads the configuration's rules and reports what it would serve.
+/// Starts the server (also what `cliproxy` without a subcommand does).
 struct Serve: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Start cliproxy (default).")
+    static let configuration = CommandConfiguration(abstract: "Start the proxy server (the default command).")
     @Option(help: "The configuration file.") var config = "config.yaml"
-    @Option(help: "The rules folder.") var rules = "Rules"
+    @Option(help: "The rules folder (default: rules-dir from the config, else Rules beside the config file).") var rules: String?
 
     func run() async throws {
-        guard FileSystem.exists(config) else { printErr("config file not found: \(config)"); throw ExitCode.failure }
-        let set = try await RulesCommand.build(rules)
-        print("cliproxy \(CLIProxyVersion.string): rules ready — \(set.dialects.count) dialects (\(set.dialects.joined(separator: ", "))) on \(set.workerCount) worker threads, built in \(Int(set.buildMilliseconds)) ms")
-        print("the HTTP server is not built yet (issue #3): nothing to serve")
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = .info
+            return h
+        }
+        let logger = Logger(label: "cliproxy")
+        let health = CredentialHealth()
+        let state: ServerState
+        do {
+            state = try await ServerState.load(configPath: config, rulesDir: rules, health: health, logger: logger)
+        } catch {
+            printErr("cliproxy cannot start:\n\(error)")
+            throw ExitCode.failure
+        }
+        let server = CLIProxyServer(state: state, health: health, logger: logger, rulesOverride: rules)
+        let credentials = state.router.credentials.count
+        let app = server.application(onRunning: { port in
+            logger.info("cliproxy \(CLIProxyInfo.version) listening on \(state.config.effectiveHost):\(port) — \(state.rules.dialects.count) dialects, \(credentials) credential(s), rules from \(state.rules.source.root)")
+            if credentials == 0 {
+                logger.notice("no credentials yet: add keys to \(config) (generative-language-api-key, claude-api-key, openai-compatibility) or run `cliproxy login …`")
+            }
+        })
+        try await app.runService()
     }
 }

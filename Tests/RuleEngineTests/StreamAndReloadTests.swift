@@ -98,6 +98,29 @@ import CJQ
         #expect(try await ex.translateRequest(#"{"t":"b"}"#.bytes).text == #"{"model":"up-model","content":"B"}"#)
     }
 
+    /// Regression: workers compile some dialects after the set is built, and
+    /// libjq reads imported modules from disk; a file edited meanwhile leaked
+    /// into a set validated without it. Compiles now read the set's snapshot.
+    @Test func aBuiltSetIgnoresLaterEditsOnDisk() async throws {
+        let rules = TestRules()
+        let set = try await rules.build(threads: 1)
+        rules.write("beta/request.jq", "def decode($ctx): {;\n")
+        rules.write("lib/util.jq", "def shout: error(\"edited\");\n")
+        let late = Programs(source: set.source)
+        try late.compile("beta")
+        try late.compile("alpha")
+        let ex = Exchange(ruleSet: set, client: "alpha", upstream: "beta", context: TestRules.context())
+        #expect(try await ex.translateRequest(#"{"t":"x"}"#.bytes).text == #"{"model":"up-model","content":"X"}"#)
+    }
+
+    @Test func compileErrorsNameTheOriginalFiles() async throws {
+        let rules = TestRules(overrides: ["beta/response.jq": "def decode($ctx): {text: .content};\n\ndef encode($ctx): {content: .text | };\n"])
+        do { _ = try await rules.build(); Issue.record("expected an error") } catch let e as RuleCompileError {
+            #expect(e.description.contains(rules.root + "/beta/response.jq"), "\(e)")
+            #expect(!e.description.contains("cliproxy-rules-") || e.description.contains(rules.root), "\(e)")
+        }
+    }
+
     @Test func vetoedRebuildKeepsTheCurrentSet() async throws {
         let rules = TestRules()
         let store = RuleSetStore(try await rules.build())

@@ -20,10 +20,26 @@ public struct RuleSource: Sendable {
         ("error", ["decode", "encode"]),
     ]
 
+    /// Modules a dialect may add for the server's other endpoints: token
+    /// counting and model lists. A dialect without them cannot serve those.
+    public static let optional: [(module: String, defs: [String])] = [
+        ("count", ["decode_request", "encode", "decode", "encode_reply"]),
+        ("models", ["encode", "encode_one"]),
+    ]
+
+    /// The rules folder the files were read from.
     public let root: String
+    /// A private copy of exactly the files read, which every compile of this
+    /// rule set imports from: libjq reads imported modules from disk when it
+    /// compiles, and workers compile some dialects after the set was built,
+    /// so without the copy an edit made meanwhile could slip into a set that
+    /// was validated without it. Removed with the last reference (`Snapshot`).
+    let snapshot: Snapshot
     public let dialects: [String]
     /// Every `.jq` file under `root`, relative path → text.
     public let files: [String: String]
+    /// Every `providers/*.json` under `root`, relative path → text.
+    public let providerFiles: [String: String]
 
     /// Reads `root` (made absolute). Throws when a dialect folder lacks a
     /// module, or when a rule file breaks the source policy.
@@ -31,16 +47,17 @@ public struct RuleSource: Sendable {
         let abs = FileSystem.absolute(root)
         guard FileSystem.isDirectory(abs) else { throw RuleCompileError(["rules folder not found: \(abs)"]) }
         var files: [String: String] = [:]
-        for rel in FileSystem.walk(abs) where rel.hasSuffix(".jq") {
+        var providerFiles: [String: String] = [:]
+        for rel in FileSystem.walk(abs) where rel.hasSuffix(".jq") || (rel.hasPrefix("providers/") && rel.hasSuffix(".json")) {
             guard let text = FileSystem.readText(abs + "/" + rel) else { throw RuleCompileError(["cannot read \(rel)"]) }
-            files[rel] = text
+            if rel.hasSuffix(".json") { providerFiles[rel] = text } else { files[rel] = text }
         }
         var problems: [String] = []
         for (rel, text) in files.sorted(by: { $0.key < $1.key }) {
             problems += SourcePolicy.violations(in: text).map { "\(rel):\($0.line): \($0.message)" }
         }
         var dialects: [String] = []
-        for name in FileSystem.list(abs).sorted() where FileSystem.isDirectory(abs + "/" + name) && name != "lib" && !name.hasPrefix(".") {
+        for name in FileSystem.list(abs).sorted() where FileSystem.isDirectory(abs + "/" + name) && name != "lib" && name != "providers" && !name.hasPrefix(".") {
             let missing = contract.map(\.module).filter { files["\(name)/\($0).jq"] == nil }
             if missing.count == contract.count { continue }  // not a dialect folder (e.g. providers/)
             if !missing.isEmpty {
@@ -54,7 +71,8 @@ public struct RuleSource: Sendable {
         }
         if dialects.isEmpty { problems.append("no dialect folders in \(abs)") }
         if !problems.isEmpty { throw RuleCompileError(problems) }
-        return RuleSource(root: abs, dialects: dialects, files: files)
+        let snapshot = try Snapshot(files: files.merging(providerFiles, uniquingKeysWith: { a, _ in a }))
+        return RuleSource(root: abs, snapshot: snapshot, dialects: dialects, files: files, providerFiles: providerFiles)
     }
 
     /// The program of one dialect: it imports the dialect's four modules
@@ -73,9 +91,14 @@ public struct RuleSource: Sendable {
     /// compile in parallel on different cores (docs/BENCHMARKS.md).
     public func program(for dialect: String) -> String {
         var s = ""
-        for (m, _) in Self.contract { s += "import \"\(dialect)/\(m)\" as \(m);\n" }
+        let modules = Self.contract + Self.optional.filter { files["\(dialect)/\($0.module).jq"] != nil }
+        for (m, _) in modules { s += "import \"\(dialect)/\(m)\" as \(m);\n" }
         let hasCollect = files["lib/collect.jq"] != nil
         if hasCollect { s += "import \"lib/collect\" as lib_collect;\n" }
+        let hasEstimate = files["lib/estimate.jq"] != nil
+        if hasEstimate { s += "import \"lib/estimate\" as lib_estimate;\n" }
+        let patches = providerPatches(for: dialect)
+        for p in patches { s += "import \"providers/\(p)\" as patch_\(p);\n" }
         s += """
         def _at($rule; f): [try f catch error({rule: $rule, message: .})]
           | if length == 1 then .[0]
@@ -85,13 +108,15 @@ public struct RuleSource: Sendable {
         | 
         """
         var first = true
-        for (m, defs) in Self.contract {
+        for (m, defs) in modules {
             for def in defs {
                 s += "  \(first ? "if" : "elif") $op == \"\(def)_\(m)\" then _at(\"\(dialect)/\(m)::\(def)\"; \(m)::\(def)($ctx))\n"
                 first = false
             }
         }
         s += """
+          elif $op == "estimate_count" then _at("lib/estimate::estimate_tokens"; \(hasEstimate ? "lib_estimate::estimate_tokens" : "error(\"Rules/lib/estimate.jq is missing\")"))
+        \(patches.map { "  elif $op == \"patch_request:\($0)\" then _at(\"providers/\($0)::request\"; patch_\($0)::request($ctx))\n" }.joined())
           elif $op == "collect_response" then
             _at("lib/collect::collect"; \(hasCollect ? "lib_collect::collect" : "error(\"Rules/lib/collect.jq is missing\")"))
             | if .error then (.error | _at("\(dialect)/error::encode"; error::encode($ctx)))
@@ -101,6 +126,62 @@ public struct RuleSource: Sendable {
         """
         return s
     }
+}
+
+extension RuleSource {
+    /// Provider patch modules (`Rules/providers/<name>.jq`) that belong to a
+    /// dialect: those a provider file of that dialect names as its `patch`.
+    /// Read from the provider files' text with a deliberately small scanner
+    /// (the server parses them fully); a patch is compiled into the program
+    /// of its provider's dialect.
+    func providerPatches(for dialect: String) -> [String] {
+        var out: [String] = []
+        for (rel, text) in providerFiles.sorted(by: { $0.key < $1.key }) {
+            guard let d = Self.jsonString(text, key: "dialect"), d == dialect,
+                  let patch = Self.jsonString(text, key: "patch"), files["providers/\(patch).jq"] != nil,
+                  !out.contains(patch) else { continue }
+            _ = rel
+            out.append(patch)
+        }
+        return out
+    }
+
+    /// The string value of a top-level `"key": "value"` in JSON text, or nil.
+    static func jsonString(_ text: String, key: String) -> String? {
+        guard let r = text.firstRange(of: "\"\(key)\"") else { return nil }
+        var rest = text[r.upperBound...].drop(while: { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "\r" })
+        guard rest.first == ":" else { return nil }
+        rest = rest.dropFirst().drop(while: { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "\r" })
+        guard rest.first == "\"" else { return nil }
+        rest = rest.dropFirst()
+        guard let end = rest.firstIndex(of: "\"") else { return nil }
+        let value = String(rest[..<end])
+        return value.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }) ? value : nil
+    }
+}
+
+/// A private copy of a rule set's files in a temporary folder, removed when
+/// the last rule set using it goes away.
+final class Snapshot: Sendable {
+    let path: String
+
+    init(files: [String: String]) throws(RuleCompileError) {
+        var template = Array("/tmp/cliproxy-rules-XXXXXX".utf8CString)
+        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+            throw RuleCompileError(["cannot create a folder for the rules snapshot in /tmp"])
+        }
+        path = String(cString: made)
+        for (rel, text) in files {
+            let dest = path + "/" + rel
+            FileSystem.makeDirectories(String(dest[..<dest.lastIndex(of: "/")!]))
+            guard FileSystem.write(dest, text) else { throw RuleCompileError(["cannot write the rules snapshot \(dest)"]) }
+        }
+    }
+
+    deinit { FileSystem.removeTree(path) }
+
+    /// Compile messages name the snapshot's files: point them at the originals.
+    func restore(_ message: String, root: String) -> String { message.replacing(path, with: root) }
 }
 
 /// Tokens a rule may not use. `$ENV` and `env` would expose the process

@@ -18,7 +18,11 @@ final class Programs {
 
     func compile(_ dialect: String) throws(RuleCompileError) {
         if byDialect[dialect] != nil { return }
-        byDialect[dialect] = try JQProgram(source: source.program(for: dialect), libraryPaths: [source.root])
+        do {
+            byDialect[dialect] = try JQProgram(source: source.program(for: dialect), libraryPaths: [source.snapshot.path])
+        } catch {
+            throw RuleCompileError(error.messages.map { source.snapshot.restore($0, root: source.root) })
+        }
     }
 
     /// The program of `dialect`, compiled now if this worker has not yet.

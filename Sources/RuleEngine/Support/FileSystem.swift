@@ -81,6 +81,16 @@ public enum FileSystem {
         }
     }
 
+    /// Deletes a folder and everything in it (no links are followed).
+    public static func removeTree(_ path: String) {
+        for name in list(path) {
+            let p = path + "/" + name
+            var st = stat()
+            if lstat(p, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR { removeTree(p) } else { unlink(p) }
+        }
+        rmdir(path)
+    }
+
     public static func readBytes(_ path: String) -> [UInt8]? {
         guard let f = fopen(path, "rb") else { return nil }
         defer { fclose(f) }

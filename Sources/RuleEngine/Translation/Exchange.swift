@@ -34,23 +34,49 @@ public struct RuleReply: Sendable, Equatable {
     public var status: Int
     public var headers: [(String, String)]
     public var body: [UInt8]
+    public init(status: Int, headers: [(String, String)], body: [UInt8]) { self.status = status; self.headers = headers; self.body = body }
     public static func == (a: RuleReply, b: RuleReply) -> Bool {
         a.status == b.status && a.body == b.body && a.headers.elementsEqual(b.headers, by: { $0 == $1 })
     }
+}
+
+/// What the server needs to know of a decoded request to route it: read
+/// from the IR (the IR's own field names, never a dialect's).
+public struct RequestSummary: Sendable, Equatable {
+    public var model: String?
+    public var stream: Bool
+}
+
+/// An upstream error, decoded into the IR's error shape (`Rules/README.md`).
+public struct UpstreamErrorInfo: Sendable, Equatable {
+    public var status: Int
+    public var type: String
+    public var message: String
+    public var retryAfter: Double?
+}
+
+/// The parsed client request and its IR, kept as `jv`s on one worker for the
+/// whole exchange (several attempts may encode them for different upstreams).
+final class ExchangeValues: @unchecked Sendable {
+    let request = JVCell(owned: jv_null())
+    let ir = JVCell(owned: jv_null())
 }
 
 /// One client request's trip through the rules: its request translation, and
 /// later its response, stream or error translation.
 ///
 /// An exchange is pinned to one worker of the rule set it started with, so the
-/// client's parsed request (`$ctx.request`) and a stream's fold state stay
-/// `jv`s on that worker's thread — never re-parsed, never shared.
+/// client's parsed request (`$ctx.request`), its IR and a stream's fold state
+/// stay `jv`s on that worker's thread — never re-parsed, never shared. The
+/// server decodes first (to learn the model), then `bound(to:model:)` names
+/// the upstream chosen for each attempt.
 public final class Exchange: Sendable {
     public let ruleSet: RuleSet
     public let client: String
     public let upstream: String
     public let context: TranslationContext
     let worker: RuleWorker
+    let values: ExchangeValues
     /// `$ctx` (with the client request once known), owned by `worker`'s thread.
     private let ctx: JVCell
 
@@ -60,18 +86,42 @@ public final class Exchange: Sendable {
         self.upstream = upstream
         self.context = context
         self.worker = ruleSet.pickWorker()
+        self.values = ExchangeValues()
         self.ctx = JVCell(owned: jv_null())
     }
 
+    private init(from other: Exchange, upstream: String, context: TranslationContext) {
+        ruleSet = other.ruleSet
+        client = other.client
+        self.upstream = upstream
+        self.context = context
+        worker = other.worker
+        values = other.values
+        ctx = JVCell(owned: jv_null())
+    }
+
+    /// The same exchange (worker, parsed request, IR) aimed at `upstream`
+    /// with the upstream's model id — one per routing attempt.
+    public func bound(to upstream: String, model: String) -> Exchange {
+        var c = context
+        c.model = model
+        return Exchange(from: self, upstream: upstream, context: c)
+    }
+
     deinit {
-        // `ctx` is a jv of the worker's thread (libjq's counts are not atomic): release it there.
-        let cell = ctx
-        worker.submit { _ in cell.replace(owned: jv_null()) }
+        // `ctx` and the values are jvs of the worker's thread (libjq's counts
+        // are not atomic): release them there. Other exchanges bound from this
+        // one may still hold `values`; they release them the same way.
+        let cells = (ctx, values)
+        worker.submit { _ in cells.0.replace(owned: jv_null()); _ = cells.1 }
     }
 
     /// Builds a program's input `{op, ctx, body}` (owned), consuming `body`.
     private func envelope(_ op: String, body: jv) -> jv {
-        if jv_get_kind(ctx.value) == JV_KIND_NULL { ctx.replace(owned: context.jvValue(request: nil)) }
+        if jv_get_kind(ctx.value) == JV_KIND_NULL {
+            let req = values.request.value
+            ctx.replace(owned: context.jvValue(request: jv_get_kind(req) == JV_KIND_NULL ? nil : req))
+        }
         var o = jv_object()
         o = JV.set(owned: o, "op", owned: JV.string(op))
         o = JV.set(owned: o, "ctx", owned: jv_copy(ctx.value))
@@ -85,7 +135,8 @@ public final class Exchange: Sendable {
 
     /// Keeps the (borrowed) client request for later rules as `$ctx.request`.
     private func remember(request: jv) {
-        ctx.replace(owned: context.jvValue(request: request))
+        values.request.replace(owned: jv_copy(request))
+        ctx.replace(owned: jv_null())
     }
 
     private static func parse(_ bytes: [UInt8]) throws -> jv { try JV.parse(bytes) }
@@ -94,6 +145,8 @@ public final class Exchange: Sendable {
         defer { jv_free(v) }
         return JSONWriter.bytes(v)
     }
+
+    // MARK: requests
 
     /// Client request → upstream request: the client dialect decodes into the
     /// IR, the upstream dialect encodes it (the IR stays a `jv` in between);
@@ -108,12 +161,43 @@ public final class Exchange: Sendable {
         }
     }
 
-    /// Client request → IR request (what the server routes on).
+    /// Client request → IR request, as JSON (for rule authors and schema checks).
     public func decodeRequest(_ body: [UInt8]) async throws -> [UInt8] {
         try await worker.perform { [self] programs in
             let req = try Self.parse(body)
             remember(request: req)
             return Self.dump(owned: try run(programs, client, "decode_request", req))
+        }
+    }
+
+    /// Parses and decodes the client's request, keeping both on the worker,
+    /// and returns what routing needs. A count-tokens request is decoded by
+    /// the dialect's `count::decode_request`.
+    public func decode(_ body: [UInt8], countTokens: Bool = false) async throws -> RequestSummary {
+        try await worker.perform { [self] programs in
+            let req = try Self.parse(body)
+            remember(request: req)
+            let ir = try run(programs, client, countTokens ? "decode_request_count" : "decode_request", req)
+            values.ir.replace(owned: ir)
+            let model = JV.get(ir, "model"), stream = JV.get(ir, "stream")
+            defer { jv_free(model); jv_free(stream) }
+            return RequestSummary(model: JV.text(model), stream: jv_get_kind(stream) == JV_KIND_TRUE)
+        }
+    }
+
+    /// The upstream body for this exchange's upstream, from the request kept by
+    /// `decode`: passthrough within one dialect, else the upstream's encoder;
+    /// then the provider's own patch (`Rules/providers/<patch>.jq`), if any.
+    public func encodeRequest(patch: String? = nil) async throws -> [UInt8] {
+        try await worker.perform { [self] programs in
+            var out: jv
+            if client == upstream {
+                out = try run(programs, client, "passthrough_request", jv_copy(values.request.value))
+            } else {
+                out = try run(programs, upstream, "encode_request", jv_copy(values.ir.value))
+            }
+            if let patch { out = try run(programs, upstream, "patch_request:\(patch)", out) }
+            return Self.dump(owned: out)
         }
     }
 
@@ -130,35 +214,7 @@ public final class Exchange: Sendable {
         }
     }
 
-    /// The IR of an upstream response, stream (all events, ended) or error
-    /// reply, in the upstream's dialect — for schema checks and rule authors.
-    public func decodeUpstream(response body: [UInt8]) async throws -> [UInt8] {
-        try await worker.perform { [self] programs in Self.dump(owned: try run(programs, upstream, "decode_response", try Self.parse(body))) }
-    }
-
-    public func decodeUpstream(stream events: [SSEEvent]) async throws -> [UInt8] {
-        try await worker.perform { [self] programs in
-            let d = try run(programs, upstream, "decode_stream", Self.foldInput(state: jv_null(), events: SSEWriter.jvEvents(events), final: true))
-            defer { jv_free(d) }
-            return Self.dump(owned: JV.get(d, "out"))
-        }
-    }
-
-    public func decodeUpstream(status: Int, headers: [(String, String)] = [], error body: [UInt8]) async throws -> [UInt8] {
-        try await worker.perform { [self] programs in
-            Self.dump(owned: try run(programs, upstream, "decode_error", Self.errorInput(status: status, headers: headers, body: body)))
-        }
-    }
-
-    static func errorInput(status: Int, headers: [(String, String)], body: [UInt8]) -> jv {
-        var input = jv_object()
-        input = JV.set(owned: input, "status", owned: jv_number(Double(status)))
-        var hs = jv_object()
-        for (k, v) in headers { hs = JV.set(owned: hs, k.lowercased(), owned: JV.string(v)) }
-        input = JV.set(owned: input, "headers", owned: hs)
-        let parsed = (try? parse(body)) ?? JV.string(bytes: Array(body.prefix(8192)))
-        return JV.set(owned: input, "body", owned: parsed)
-    }
+    // MARK: responses and errors
 
     /// Upstream response → client response. Within one dialect the body is
     /// returned as it came.
@@ -176,10 +232,36 @@ public final class Exchange: Sendable {
     /// reaches them as a string.
     public func translateError(status: Int, headers: [(String, String)] = [], body: [UInt8]) async throws -> RuleReply {
         try await worker.perform { [self] programs in
-            let input = Self.errorInput(status: status, headers: headers, body: body)
-            let ir = try run(programs, upstream, "decode_error", input)
+            let ir = try run(programs, upstream, "decode_error", Self.errorInput(status: status, headers: headers, body: body))
             return try Self.reply(run(programs, client, "encode_error", ir))
         }
+    }
+
+    /// What an upstream error means, in the IR's terms (type, retry delay),
+    /// and the client's reply for it — decoded once.
+    public func examineError(status: Int, headers: [(String, String)] = [], body: [UInt8]) async throws -> (UpstreamErrorInfo, RuleReply) {
+        try await worker.perform { [self] programs in
+            let ir = try run(programs, upstream, "decode_error", Self.errorInput(status: status, headers: headers, body: body))
+            let info = Self.errorInfo(ir, fallbackStatus: status)
+            return (info, try Self.reply(run(programs, client, "encode_error", ir)))
+        }
+    }
+
+    static func errorInfo(_ ir: jv, fallbackStatus: Int) -> UpstreamErrorInfo {
+        let s = JV.get(ir, "status"), t = JV.get(ir, "type"), m = JV.get(ir, "message"), r = JV.get(ir, "retry_after")
+        defer { jv_free(s); jv_free(t); jv_free(m); jv_free(r) }
+        return UpstreamErrorInfo(status: JV.number(s).map { Int($0) } ?? fallbackStatus, type: JV.text(t) ?? "server",
+                                 message: JV.text(m) ?? "", retryAfter: JV.number(r))
+    }
+
+    static func errorInput(status: Int, headers: [(String, String)], body: [UInt8]) -> jv {
+        var input = jv_object()
+        input = JV.set(owned: input, "status", owned: jv_number(Double(status)))
+        var hs = jv_object()
+        for (k, v) in headers { hs = JV.set(owned: hs, k.lowercased(), owned: JV.string(v)) }
+        input = JV.set(owned: input, "headers", owned: hs)
+        let parsed = (try? parse(body)) ?? JV.string(bytes: Array(body.prefix(8192)))
+        return JV.set(owned: input, "body", owned: parsed)
     }
 
     /// An IR error (`Rules/README.md`, "Error") → the client's error reply:
@@ -206,11 +288,58 @@ public final class Exchange: Sendable {
         }
     }
 
-    static func foldInput(state: jv, events: jv, final: Bool) -> jv {
-        var o = jv_object()
-        o = JV.set(owned: o, "state", owned: state)
-        o = JV.set(owned: o, "events", owned: events)
-        return JV.set(owned: o, "final", owned: jv_bool(final ? 1 : 0))
+    // MARK: IR views, for schema checks and rule authors
+
+    public func decodeUpstream(response body: [UInt8]) async throws -> [UInt8] {
+        try await worker.perform { [self] programs in Self.dump(owned: try run(programs, upstream, "decode_response", try Self.parse(body))) }
+    }
+
+    public func decodeUpstream(stream events: [SSEEvent]) async throws -> [UInt8] {
+        try await worker.perform { [self] programs in
+            let d = try run(programs, upstream, "decode_stream", Self.foldInput(state: jv_null(), events: SSEWriter.jvEvents(events), final: true))
+            defer { jv_free(d) }
+            return Self.dump(owned: JV.get(d, "out"))
+        }
+    }
+
+    public func decodeUpstream(status: Int, headers: [(String, String)] = [], error body: [UInt8]) async throws -> [UInt8] {
+        try await worker.perform { [self] programs in
+            Self.dump(owned: try run(programs, upstream, "decode_error", Self.errorInput(status: status, headers: headers, body: body)))
+        }
+    }
+
+    // MARK: token counts and model lists
+
+    /// The upstream's count-tokens body for the request kept by `decode`.
+    public func encodeCountRequest() async throws -> [UInt8] {
+        try await worker.perform { [self] programs in
+            Self.dump(owned: try run(programs, upstream, "encode_count", jv_copy(values.ir.value)))
+        }
+    }
+
+    /// The upstream's count-tokens reply → the client's.
+    public func translateCountReply(_ body: [UInt8]) async throws -> [UInt8] {
+        try await worker.perform { [self] programs in
+            let n = try run(programs, upstream, "decode_count", try Self.parse(body))
+            return Self.dump(owned: try run(programs, client, "encode_reply_count", n))
+        }
+    }
+
+    /// A local estimate (`lib/estimate.jq`) in the client's count reply, for
+    /// upstreams without a count-tokens operation.
+    public func estimateCountReply() async throws -> [UInt8] {
+        try await worker.perform { [self] programs in
+            let n = try run(programs, client, "estimate_count", jv_copy(values.ir.value))
+            return Self.dump(owned: try run(programs, client, "encode_reply_count", n))
+        }
+    }
+
+    /// A model list (`{models: [ModelInfo]}`, JSON) → the client's list body;
+    /// with `one`, a single ModelInfo → the client's single-model body.
+    public func renderModels(_ json: [UInt8], one: Bool = false) async throws -> [UInt8] {
+        try await worker.perform { [self] programs in
+            Self.dump(owned: try run(programs, client, one ? "encode_one_models" : "encode_models", try Self.parse(json)))
+        }
     }
 
     /// Reads `{status, headers, body}` (owned) into a reply.
@@ -234,27 +363,89 @@ public final class Exchange: Sendable {
         return RuleReply(status: Int(code), headers: hs, body: JSONWriter.bytes(body))
     }
 
+    static func foldInput(state: jv, events: jv, final: Bool) -> jv {
+        var o = jv_object()
+        o = JV.set(owned: o, "state", owned: state)
+        o = JV.set(owned: o, "events", owned: events)
+        return JV.set(owned: o, "final", owned: jv_bool(final ? 1 : 0))
+    }
+
+    // MARK: streams
+
     /// A stream translator for this exchange's response stream.
-    public func streamTranslator() -> StreamTranslator { StreamTranslator(exchange: self) }
+    public func streamTranslator(framing: StreamFraming = .sse) -> StreamTranslator {
+        StreamTranslator(exchange: self, framing: framing)
+    }
 
     /// Runs one fold step on the pinned worker: the upstream dialect decodes
     /// the batch into IR events, the client dialect encodes those. Each side
-    /// keeps its own state (`decodeState`, `encodeState`) as a `jv`.
-    func foldStep(decodeState: JVCell, encodeState: JVCell, events: [SSEEvent], final: Bool) async throws -> [UInt8] {
+    /// keeps its own state as a `jv`. With `peek`, an IR `error` as the first
+    /// event of the batch is returned as the client's error reply instead
+    /// (the server has not committed a status yet).
+    func foldStep(_ t: StreamTranslator, events: [SSEEvent], final: Bool, peek: Bool) async throws -> StreamOutput {
         try await worker.perform { [self] programs in
-            let d = try run(programs, upstream, "decode_stream", Self.foldInput(state: jv_copy(decodeState.value), events: SSEWriter.jvEvents(events), final: final))
-            decodeState.replace(owned: JV.get(d, "state"))
+            let d = try run(programs, upstream, "decode_stream", Self.foldInput(state: jv_copy(t.decodeState.value), events: SSEWriter.jvEvents(events), final: final))
+            t.decodeState.replace(owned: JV.get(d, "state"))
             let irEvents = JV.get(d, "out")
             jv_free(d)
-            if JV.arrayCount(irEvents) == 0 && !final { jv_free(irEvents); return [] }
-            let e = try run(programs, client, "encode_stream", Self.foldInput(state: jv_copy(encodeState.value), events: irEvents, final: final))
+            if peek, JV.arrayCount(irEvents) > 0 {
+                let first = JV.element(irEvents, 0)
+                let type = JV.get(first, "type")
+                defer { jv_free(first); jv_free(type) }
+                if JV.text(type) == "error" {
+                    jv_free(irEvents)
+                    let err = JV.get(first, "error")
+                    let info = Self.errorInfo(err, fallbackStatus: 502)
+                    return .error(info, try Self.reply(run(programs, client, "encode_error", err)))
+                }
+            }
+            if JV.arrayCount(irEvents) == 0 && !final { jv_free(irEvents); return .bytes([]) }
+            let e = try run(programs, client, "encode_stream", Self.foldInput(state: jv_copy(t.encodeState.value), events: irEvents, final: final))
             defer { jv_free(e) }
-            encodeState.replace(owned: JV.get(e, "state"))
+            t.encodeState.replace(owned: JV.get(e, "state"))
             let out = JV.get(e, "out")
             defer { jv_free(out) }
             var bytes: [UInt8] = []
+            t.framer.append(events: out, final: final, into: &bytes)
+            return .bytes(bytes)
+        }
+    }
+}
+
+/// How a client's stream is framed on the wire: server-sent events, or a
+/// JSON array written element by element (Gemini's `streamGenerateContent`
+/// without `alt=sse`). Framing only: the events themselves come from rules.
+public enum StreamFraming: Sendable { case sse, jsonArray }
+
+/// The output of a stream step.
+public enum StreamOutput: Sendable {
+    /// Client bytes to write now (possibly none).
+    case bytes([UInt8])
+    /// The upstream's stream began with an error: nothing was written yet, so
+    /// the server can still answer with this HTTP error (or fail over).
+    case error(UpstreamErrorInfo, RuleReply)
+}
+
+/// Writes encoded stream events with a framing, remembering what it wrote.
+final class StreamFramer: @unchecked Sendable {
+    let framing: StreamFraming
+    private var opened = false  // JSON array: "[" written
+    init(framing: StreamFraming) { self.framing = framing }
+
+    func append(events out: jv, final: Bool, into bytes: inout [UInt8]) {
+        switch framing {
+        case .sse:
             SSEWriter.append(events: out, into: &bytes)
-            return bytes
+        case .jsonArray:
+            for i in 0..<JV.arrayCount(out) {
+                let e = JV.element(out, i)
+                let data = JV.get(e, "data")
+                bytes.append(contentsOf: opened ? [0x2C, 0x0D, 0x0A] : [0x5B])
+                opened = true
+                JSONWriter.write(data, into: &bytes)
+                jv_free(data); jv_free(e)
+            }
+            if final { bytes.append(contentsOf: opened ? [0x5D] : [0x5B, 0x5D]); opened = true }
         }
     }
 }
@@ -263,27 +454,39 @@ public final class Exchange: Sendable {
 /// event batch, holding the fold state on the exchange's worker.
 public final class StreamTranslator: Sendable {
     let exchange: Exchange
-    private let decodeState = JVCell(owned: jv_null())
-    private let encodeState = JVCell(owned: jv_null())
+    let decodeState = JVCell(owned: jv_null())
+    let encodeState = JVCell(owned: jv_null())
+    let framer: StreamFramer
     public var passthrough: Bool { exchange.client == exchange.upstream }
 
-    init(exchange: Exchange) { self.exchange = exchange }
+    init(exchange: Exchange, framing: StreamFraming) {
+        self.exchange = exchange
+        self.framer = StreamFramer(framing: framing)
+    }
 
-    /// Translates the events that arrived together; returns client SSE bytes
+    /// Translates the events that arrived together; returns client bytes
     /// (possibly empty).
     public func translate(_ events: [SSEEvent]) async throws -> [UInt8] {
         if events.isEmpty { return [] }
-        return try await exchange.foldStep(decodeState: decodeState, encodeState: encodeState, events: events, final: false)
+        guard case .bytes(let b) = try await exchange.foldStep(self, events: events, final: false, peek: false) else { return [] }
+        return b
+    }
+
+    /// Like `translate`, for the first batch before the client's status is
+    /// committed: an upstream error at the very start comes back as `.error`.
+    public func translateFirst(_ events: [SSEEvent], final: Bool = false) async throws -> StreamOutput {
+        try await exchange.foldStep(self, events: events, final: final, peek: true)
     }
 
     /// Flushes after the upstream ended: closing events, or the dialect's
     /// error when the upstream stopped without its terminator.
     public func finish() async throws -> [UInt8] {
-        try await exchange.foldStep(decodeState: decodeState, encodeState: encodeState, events: [], final: true)
+        guard case .bytes(let b) = try await exchange.foldStep(self, events: [], final: true, peek: false) else { return [] }
+        return b
     }
 
     deinit {
-        // The state is a jv of the worker's thread: release it there.
+        // The states are jvs of the worker's thread: release them there.
         let cells = (decodeState, encodeState)
         exchange.worker.submit { _ in cells.0.replace(owned: jv_null()); cells.1.replace(owned: jv_null()) }
     }

@@ -1,0 +1,81 @@
+import Hummingbird
+import Logging
+import NIOCore
+import ProxyConfig
+import RuleEngine
+import ServiceLifecycle
+import UpstreamTransport
+
+/// The cliproxy HTTP server: the route table of `Endpoints` over one
+/// `RequestPath`, with the state snapshot kept current by `Reloader`.
+public final class CLIProxyServer: Sendable {
+    public let store: ServerStateStore
+    public let transport: UpstreamTransport
+    let logger: Logger
+    let rulesOverride: String?
+
+    public init(state: ServerState, health: CredentialHealth, logger: Logger, rulesOverride: String? = nil) {
+        self.store = ServerStateStore(state, health: health)
+        self.transport = UpstreamTransport()
+        self.logger = logger
+        self.rulesOverride = rulesOverride
+    }
+
+    /// Where the server listens: `host` when set; else 127.0.0.1 when no
+    /// client API keys are configured (anyone who can reach the port could
+    /// use every credential), else all interfaces.
+    public static func bindHost(_ config: ProxyConfig, logger: Logger) -> String {
+        let host = config.effectiveHost
+        if config.apiKeys.isEmpty {
+            if config.host == nil {
+                logger.notice("no api-keys configured: listening on 127.0.0.1 only (add api-keys, or set host, to listen beyond this machine)")
+            } else if !["127.0.0.1", "localhost", "::1"].contains(host) {
+                logger.warning("host is \(host) but no api-keys are configured: anyone who can reach this port can use every credential")
+            }
+        }
+        return host
+    }
+
+    /// The application: routes, error rendering for unknown paths, and the
+    /// reloader as a service beside the HTTP server.
+    public func application(port: Int? = nil, reload: Bool = true,
+                            onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+        let state = store.state
+        let logDir: String? = state.config.requestLog ? ServerState.directory(of: FileSystem.absolute(state.configPath)) + "/logs" : nil
+        let path = RequestPath(store: store, transport: transport, logger: logger, requestLog: RequestLog(directory: logDir))
+        let router = Router(context: BasicRequestContext.self)
+        router.middlewares.add(DialectErrors(store: store))
+        Endpoints(path: path, models: ModelLists(store: store)).register(on: router)
+        let host = Self.bindHost(state.config, logger: logger)
+        let configuredPort = port ?? state.config.port
+        var services: [any Service] = []
+        if reload {
+            services.append(Reloader(store: store, rulesOverride: rulesOverride, logger: logger))
+        }
+        return Application(router: router,
+                           configuration: .init(address: .hostname(host, port: configuredPort), serverName: "\(CLIProxyInfo.name)/\(CLIProxyInfo.version)"),
+                           services: services,
+                           onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? configuredPort) },
+                           logger: logger)
+    }
+}
+
+/// Errors the router raises itself (no such path, wrong method) rendered in
+/// the dialect the path suggests.
+struct DialectErrors: RouterMiddleware {
+    typealias Context = BasicRequestContext
+    let store: ServerStateStore
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as HTTPError {
+            let p = request.uri.path
+            let dialect = p.hasPrefix("/v1beta") ? "gemini" : p.hasPrefix("/v1/messages") ? "claude" : p.hasPrefix("/v1/responses") ? "responses" : "openai"
+            let status = Int(error.status.code)
+            let message = status == 404 ? "no such endpoint: \(request.method) \(p); GET / lists the endpoints" : (error.body ?? "\(error.status)")
+            return await Replies(rules: store.state.rules, dialect: dialect)
+                .error(status, status == 404 ? "not_found" : "invalid_request", message)
+        }
+    }
+}
