@@ -2,7 +2,7 @@
 # Both install what they need on a fresh Debian machine.
 
 SWIFT       ?= swift
-DEB_PACKAGES = libjq-dev libonig-dev libcurl4-openssl-dev libyaml-dev
+DEB_PACKAGES = libjq-dev libonig-dev libcurl4-openssl-dev libyaml-dev jq
 VENV         = .venv
 PY           = $(VENV)/bin/python
 CLIPROXY     = .build/debug/cliproxy
@@ -41,6 +41,7 @@ test: deps venv
 	rm -rf .build/ir && $(CLIPROXY) rules test --plain --emit-ir .build/ir
 	$(PY) scripts/ir_check.py .build/ir
 	$(PY) scripts/sdk_check.py
+	$(PY) scripts/check_count_models.py
 
 unit: deps
 	$(SWIFT) test

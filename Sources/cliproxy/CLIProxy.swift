@@ -43,6 +43,11 @@ struct Serve: AsyncParsableCommand {
                 logger.notice("no credentials yet: add keys to \(config) (generative-language-api-key, claude-api-key, openai-compatibility) or run `cliproxy login …`")
             }
         })
-        try await app.runService()
+        do {
+            try await app.runService()
+        } catch {
+            printErr("cliproxy stopped: \(error)" + ("\(error)".contains("Address already in use") ? "\n(is another server on port \(state.config.port)? change `port` in \(config))" : ""))
+            throw ExitCode.failure
+        }
     }
 }

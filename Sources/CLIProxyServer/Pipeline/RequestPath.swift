@@ -33,9 +33,18 @@ struct RequestPath: Sendable {
         let context = TranslationContext(model: "", clientModel: pathModel.map(ModelRouter.normalize), stream: streamAction ?? false,
                                          requestID: RequestIDs.make(), created: Clock.unixSeconds(), idSeed: RequestIDs.seed())
         let exchange = Exchange(ruleSet: state.rules, client: endpoint.dialect, upstream: endpoint.dialect, context: context)
+        // The model and stream flag: from one scan of the bytes when the
+        // dialect says where they are (no parse, no rules — enough to route,
+        // and all a same-dialect passthrough needs), else from the decoder.
+        let keys = state.rules.source.passthroughKeys[endpoint.dialect]
+        let scan = keys.flatMap { k in JSONScan(body, keys: Set([k.model, k.stream].compactMap { $0 })) }.flatMap { $0.isObject ? $0 : nil }
         let summary: RequestSummary
         do {
-            summary = try await exchange.decode(body, countTokens: call == .countTokens)
+            if let keys, let scan, call == .generate {
+                summary = RequestSummary(model: keys.model.flatMap(scan.string), stream: keys.stream.flatMap(scan.bool) ?? false)
+            } else {
+                summary = try await exchange.decode(body, countTokens: call == .countTokens)
+            }
         } catch let e as RuleInputError {
             return await replies.error(400, "invalid_request", e.description)
         } catch let e as RuleRuntimeError {
@@ -59,7 +68,8 @@ struct RequestPath: Sendable {
         let stream = streamAction ?? summary.stream
         let log = requestLog.begin(id: context.requestID, endpoint: endpoint.path, clientBody: body, clientHeaders: request.headerPairs)
         let attempt = Attempts(path: self, state: state, exchange: exchange, replies: replies, model: model, stream: stream,
-                               call: call, framing: framing, clientHeaders: request.headerPairs, log: log)
+                               call: call, framing: framing, clientHeaders: request.headerPairs, log: log,
+                               clientBody: body, scan: scan, modelKey: keys?.model)
         return await attempt.run(candidates)
     }
 }
@@ -76,6 +86,10 @@ struct Attempts: Sendable {
     let framing: StreamFraming
     let clientHeaders: [(String, String)]
     let log: RequestLog.Entry?
+    let clientBody: [UInt8]
+    /// The client body's scan, when the dialect supports the passthrough fast path.
+    let scan: JSONScan?
+    let modelKey: String?
 
     var health: CredentialHealth { path.store.health }
     var logger: Logger { path.logger }
@@ -145,7 +159,20 @@ struct Attempts: Sendable {
         if call == .countTokens { return await countTokens(candidate, bound) }
         let body: [UInt8]
         do {
-            body = try await bound.encodeRequest(patch: provider.patch)
+            if provider.dialect == exchange.client, provider.patch == nil, let scan {
+                // Same dialect: the client's own bytes, with the upstream's model
+                // name spliced in when an alias differs from it.
+                if let key = modelKey, scan.string(key) != candidate.upstreamModel,
+                   let spliced = scan.replacing(key, withString: candidate.upstreamModel) {
+                    body = spliced
+                } else {
+                    body = clientBody
+                }
+            } else {
+                body = try await bound.encodeRequest(from: clientBody, patch: provider.patch)
+            }
+        } catch let e as RuleInputError {
+            return .done(await replies.error(400, "invalid_request", e.description))
         } catch let e as RuleRuntimeError {
             return .done(await replies.error(400, "invalid_request", e.message))
         } catch {
@@ -209,13 +236,9 @@ struct Attempts: Sendable {
 }
 
 /// Request ids and id seeds: random, never derived from anything secret.
+/// One generator call per id (each call may be a getrandom system call).
 enum RequestIDs {
-    static func make() -> String { hex(12) }
-    static func seed() -> String { hex(4) }
-    static func hex(_ bytes: Int) -> String {
-        var g = SystemRandomNumberGenerator()
-        var s = ""
-        for _ in 0..<bytes { s += String(UInt8.random(in: 0...255, using: &g), radix: 16).leftPadded(2) }
-        return s
-    }
+    static func make() -> String { hex(UInt64.random(in: .min ... .max), digits: 16) + hex(UInt64(UInt32.random(in: .min ... .max)), digits: 8) }
+    static func seed() -> String { hex(UInt64(UInt32.random(in: .min ... .max)), digits: 8) }
+    static func hex(_ v: UInt64, digits: Int) -> String { String(v, radix: 16).leftPadded(digits) }
 }

@@ -28,14 +28,18 @@ enum UpstreamCall {
         return UpstreamRequest(method: op.method ?? (body.isEmpty ? "GET" : "POST"), url: url, headers: headers, body: body)
     }
 
+    /// RFC 3986 unreserved characters (and `:`) stay; every other byte is %XX.
     static func percentEncode(_ s: String) -> String {
-        var out = ""
+        var out: [UInt8] = []
+        out.reserveCapacity(s.utf8.count)
+        let hex = Array("0123456789ABCDEF".utf8)
         for b in s.utf8 {
-            let c = Character(Unicode.Scalar(b))
-            if c.isLetter && b < 0x80 || c.isNumber && b < 0x80 || "-._~:".contains(c) { out.append(c) }
-            else { out += "%" + String(b, radix: 16, uppercase: true).leftPadded(2) }
+            switch b {
+            case 0x30...0x39, 0x41...0x5A, 0x61...0x7A, 0x2D, 0x2E, 0x5F, 0x7E, 0x3A: out.append(b)
+            default: out += [0x25, hex[Int(b >> 4)], hex[Int(b & 0xF)]]
+            }
         }
-        return out
+        return String(decoding: out, as: UTF8.self)
     }
 }
 

@@ -40,6 +40,14 @@ public struct RuleSource: Sendable {
     public let files: [String: String]
     /// Every `providers/*.json` under `root`, relative path → text.
     public let providerFiles: [String: String]
+    /// Per dialect, from `<dialect>/dialect.json`: which top-level keys of a
+    /// request hold the model and the stream flag (see `Rules/README.md`).
+    public let passthroughKeys: [String: PassthroughKeys]
+
+    public struct PassthroughKeys: Sendable, Equatable {
+        public var model: String?
+        public var stream: String?
+    }
 
     /// Reads `root` (made absolute). Throws when a dialect folder lacks a
     /// module, or when a rule file breaks the source policy.
@@ -48,6 +56,14 @@ public struct RuleSource: Sendable {
         guard FileSystem.isDirectory(abs) else { throw RuleCompileError(["rules folder not found: \(abs)"]) }
         var files: [String: String] = [:]
         var providerFiles: [String: String] = [:]
+        var passthroughKeys: [String: PassthroughKeys] = [:]
+        for rel in FileSystem.walk(abs) where rel.hasSuffix("/dialect.json") {
+            let d = String(rel.dropLast("/dialect.json".count))
+            guard let bytes = FileSystem.readBytes(abs + "/" + rel), let scan = JSONScan(bytes, keys: ["model_key", "stream_key"]), scan.isObject else {
+                throw RuleCompileError(["\(rel): not a JSON object"])
+            }
+            passthroughKeys[d] = PassthroughKeys(model: scan.string("model_key"), stream: scan.string("stream_key"))
+        }
         for rel in FileSystem.walk(abs) where rel.hasSuffix(".jq") || (rel.hasPrefix("providers/") && rel.hasSuffix(".json")) {
             guard let text = FileSystem.readText(abs + "/" + rel) else { throw RuleCompileError(["cannot read \(rel)"]) }
             if rel.hasSuffix(".json") { providerFiles[rel] = text } else { files[rel] = text }
@@ -72,7 +88,8 @@ public struct RuleSource: Sendable {
         if dialects.isEmpty { problems.append("no dialect folders in \(abs)") }
         if !problems.isEmpty { throw RuleCompileError(problems) }
         let snapshot = try Snapshot(files: files.merging(providerFiles, uniquingKeysWith: { a, _ in a }))
-        return RuleSource(root: abs, snapshot: snapshot, dialects: dialects, files: files, providerFiles: providerFiles)
+        return RuleSource(root: abs, snapshot: snapshot, dialects: dialects, files: files, providerFiles: providerFiles,
+                          passthroughKeys: passthroughKeys)
     }
 
     /// The program of one dialect: it imports the dialect's four modules

@@ -45,6 +45,7 @@ public struct RuleReply: Sendable, Equatable {
 public struct RequestSummary: Sendable, Equatable {
     public var model: String?
     public var stream: Bool
+    public init(model: String?, stream: Bool) { self.model = model; self.stream = stream }
 }
 
 /// An upstream error, decoded into the IR's error shape (`Rules/README.md`).
@@ -185,11 +186,18 @@ public final class Exchange: Sendable {
         }
     }
 
-    /// The upstream body for this exchange's upstream, from the request kept by
-    /// `decode`: passthrough within one dialect, else the upstream's encoder;
-    /// then the provider's own patch (`Rules/providers/<patch>.jq`), if any.
-    public func encodeRequest(patch: String? = nil) async throws -> [UInt8] {
+    /// The upstream body for this exchange's upstream: passthrough within one
+    /// dialect, else the upstream's encoder; then the provider's own patch
+    /// (`Rules/providers/<patch>.jq`), if any. The client's `body` is parsed
+    /// and decoded on first need, in the same job, and kept for later attempts.
+    public func encodeRequest(from body: [UInt8]? = nil, patch: String? = nil) async throws -> [UInt8] {
         try await worker.perform { [self] programs in
+            if jv_get_kind(values.request.value) == JV_KIND_NULL, let body {
+                remember(request: try Self.parse(body))
+            }
+            if client != upstream && jv_get_kind(values.ir.value) == JV_KIND_NULL {
+                values.ir.replace(owned: try run(programs, client, "decode_request", jv_copy(values.request.value)))
+            }
             var out: jv
             if client == upstream {
                 out = try run(programs, client, "passthrough_request", jv_copy(values.request.value))
