@@ -309,3 +309,26 @@ func clientRequest(_ dialect: String, model: String, stream: Bool, scenario: Str
 enum RuleEngineClock {
     static func now() -> UInt64 { RuleEngine.Clock.nanoseconds() }
 }
+
+@Suite(.serialized) struct RequestLogTests {
+    @Test func requestLogWritesExchangesWithCredentialsRedacted() async throws {
+        let fake = FakeUpstream(dialectUpstream())
+        try await fake.start(); defer { fake.stop() }
+        let server = try await TestServer(yaml: config(fake, extra: "request-log: true\napi-keys: [\"client-secret-key-42\"]\nhost: 127.0.0.1")); defer { server.stop() }
+        let client = Client(base: server.base)
+        for (dialect, model) in [("openai", "my-model"), ("claude", "gemini-2.5-pro"), ("gemini", "claude-sonnet-4-20250514")] {
+            let (path, body) = clientRequest(dialect, model: model, stream: dialect == "claude")
+            #expect(try await client.call(path, body, headers: [("authorization", "Bearer client-secret-key-42")]).0 == 200)
+        }
+        let logs = server.directory + "/logs"
+        let files = FileSystem.list(logs)
+        #expect(files.count == 3, "\(files)")
+        let all = files.compactMap { FileSystem.readText(logs + "/" + $0) }.joined(separator: "\n")
+        #expect(all.contains("=== client request") && all.contains("=== upstream request") && all.contains("=== client response"))
+        #expect(all.contains("Florence"), "bodies are logged")
+        for secret in ["client-secret-key-42", "o-key-1", "g-key-1", "g-key-2", "c-key-1"] {
+            #expect(!all.contains(secret), "\(secret) leaked into the request log")
+        }
+        #expect(all.contains("[redacted]"))
+    }
+}
