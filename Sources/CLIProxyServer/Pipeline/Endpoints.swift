@@ -21,8 +21,8 @@ struct Endpoints: Sendable {
 
         // OpenAI Chat Completions and Responses; the model list is Anthropic's
         // shape when the client says it speaks Anthropic.
-        router.get("/v1/models") { req, _ in await models.list(req, dialect: Self.listDialect(req)) }
-        router.get("/v1/models/{id}") { req, ctx in await models.one(req, dialect: Self.listDialect(req), id: ctx.parameters.get("id") ?? "") }
+        router.get("/v1/models") { [store] req, _ in await models.list(req, dialect: Self.listDialect(req, store.state)) }
+        router.get("/v1/models/{id}") { [store] req, ctx in await models.one(req, dialect: Self.listDialect(req, store.state), id: ctx.parameters.get("id") ?? "") }
         post(router, "/v1/chat/completions", "openai") { req, e in await path.handle(req, endpoint: e, call: .generate) }
         post(router, "/v1/responses", "responses") { req, e in await path.handle(req, endpoint: e, call: .generate) }
         post(router, "/v1/responses/input_tokens", "responses") { req, e in await path.handle(req, endpoint: e, call: .countTokens) }
@@ -74,8 +74,13 @@ struct Endpoints: Sendable {
         }
     }
 
-    static func listDialect(_ req: Request) -> String {
-        if let n = HTTPField.Name("anthropic-version"), req.headers[n] != nil { return "claude" }
+    /// `/v1/models` is shared by OpenAI and Anthropic clients: a dialect whose
+    /// `dialect.json` names a `client_header` the request carries answers it
+    /// (Anthropic's SDKs send `anthropic-version`); else OpenAI's list.
+    static func listDialect(_ req: Request, _ state: ServerState) -> String {
+        for (dialect, data) in state.rules.source.passthroughKeys.sorted(by: { $0.key < $1.key }) {
+            if let h = data.clientHeader, let n = HTTPField.Name(h), req.headers[n] != nil { return dialect }
+        }
         return "openai"
     }
 

@@ -41,12 +41,14 @@ public struct RuleSource: Sendable {
     /// Every `providers/*.json` under `root`, relative path → text.
     public let providerFiles: [String: String]
     /// Per dialect, from `<dialect>/dialect.json`: which top-level keys of a
-    /// request hold the model and the stream flag (see `Rules/README.md`).
+    /// request hold the model and the stream flag, and which request header
+    /// marks a client of this dialect on a shared endpoint (`Rules/README.md`).
     public let passthroughKeys: [String: PassthroughKeys]
 
     public struct PassthroughKeys: Sendable, Equatable {
         public var model: String?
         public var stream: String?
+        public var clientHeader: String? = nil
     }
 
     /// Reads `root` (made absolute). Throws when a dialect folder lacks a
@@ -59,10 +61,10 @@ public struct RuleSource: Sendable {
         var passthroughKeys: [String: PassthroughKeys] = [:]
         for rel in FileSystem.walk(abs) where rel.hasSuffix("/dialect.json") {
             let d = String(rel.dropLast("/dialect.json".count))
-            guard let bytes = FileSystem.readBytes(abs + "/" + rel), let scan = JSONScan(bytes, keys: ["model_key", "stream_key"]), scan.isObject else {
+            guard let bytes = FileSystem.readBytes(abs + "/" + rel), let scan = JSONScan(bytes, keys: ["model_key", "stream_key", "client_header"]), scan.isObject else {
                 throw RuleCompileError(["\(rel): not a JSON object"])
             }
-            passthroughKeys[d] = PassthroughKeys(model: scan.string("model_key"), stream: scan.string("stream_key"))
+            passthroughKeys[d] = PassthroughKeys(model: scan.string("model_key"), stream: scan.string("stream_key"), clientHeader: scan.string("client_header"))
         }
         for rel in FileSystem.walk(abs) where rel.hasSuffix(".jq") || (rel.hasPrefix("providers/") && rel.hasSuffix(".json")) {
             guard let text = FileSystem.readText(abs + "/" + rel) else { throw RuleCompileError(["cannot read \(rel)"]) }
