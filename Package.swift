@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // System libraries from Debian (no static builds; module maps in each folder).
@@ -29,11 +30,20 @@ let package = Package(
         .target(name: "ProxyConfig", dependencies: ["CYAML"]),
         // Upstream HTTP over libcurl: streaming, proxies, cancellation.
         .target(name: "UpstreamTransport", dependencies: ["CCurl"]),
+        // Subscription accounts: credential files, token refresh, and the logins that create them.
+        .target(
+            name: "Accounts",
+            dependencies: [
+                "UpstreamTransport",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]),
         // The server: endpoints, authentication, routing, the request path, reload.
         .target(
             name: "CLIProxyServer",
             dependencies: [
-                "RuleEngine", "ProxyConfig", "UpstreamTransport",
+                "RuleEngine", "ProxyConfig", "UpstreamTransport", "Accounts",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -43,7 +53,7 @@ let package = Package(
         .executableTarget(
             name: "cliproxy",
             dependencies: [
-                "RuleEngine", "CLIProxyServer", "ProxyConfig",
+                "RuleEngine", "CLIProxyServer", "ProxyConfig", "Accounts",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -53,6 +63,13 @@ let package = Package(
         .testTarget(name: "RuleEngineTests", dependencies: ["RuleEngine", "CJQ", "CMalloc"]),
         .testTarget(name: "ProxyConfigTests", dependencies: ["ProxyConfig"]),
         .testTarget(name: "UpstreamTransportTests", dependencies: ["UpstreamTransport"]),
+        .testTarget(
+            name: "AccountsTests",
+            dependencies: [
+                "Accounts", "UpstreamTransport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .testTarget(
             name: "CLIProxyServerTests",
             dependencies: [

@@ -1,0 +1,96 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The auth directory (`auth-dir`): one JSON credential file per account.
+/// Only top-level `*.json` files are read. Files are written atomically —
+/// a temporary file in the same folder, mode 0600, flushed, then renamed
+/// over the target — and the folder is created with mode 0700, so a reader
+/// (this server's watcher, or another tool) never sees half a file and no
+/// other user can read the tokens.
+public struct AuthDirectory: Sendable {
+    public let path: String
+
+    public init(path: String) { self.path = path }
+
+    /// An error writing a credential file, naming the file and the system's reason.
+    public struct WriteError: Error, Sendable, CustomStringConvertible {
+        public var path: String
+        public var reason: String
+        public var description: String { "cannot write \(path): \(reason)" }
+    }
+
+    /// Creates the folder (and its parents) with mode 0700 when missing.
+    public func ensureExists() throws(WriteError) {
+        var built = path.hasPrefix("/") ? "" : "."
+        for part in path.split(separator: "/") {
+            built += "/" + part
+            if mkdir(built, 0o700) != 0 && errno != EEXIST {
+                throw WriteError(path: built, reason: String(cString: strerror(errno)))
+            }
+        }
+    }
+
+    /// Writes `file` as `<path>/<file.name>` atomically, mode 0600.
+    public func write(_ file: CredentialFile) throws(WriteError) {
+        try write(name: file.name, bytes: file.serialized())
+    }
+
+    /// Writes raw bytes as `<path>/<name>` atomically, mode 0600.
+    public func write(name: String, bytes: [UInt8]) throws(WriteError) {
+        guard !name.contains("/"), !name.hasPrefix(".") else { throw WriteError(path: name, reason: "not a plain file name") }
+        try ensureExists()
+        let target = path + "/" + name
+        var template = Array("\(path)/.\(name).XXXXXX".utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else { throw WriteError(path: target, reason: String(cString: strerror(errno))) }
+        let temp = String(cString: template)
+        var ok = fchmod(fd, 0o600) == 0
+        var done = 0
+        while ok && done < bytes.count {
+            let n = bytes[done...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { ok = false } else { done += n }
+        }
+        if ok { ok = fsync(fd) == 0 }
+        let reason = ok ? "" : String(cString: strerror(errno))
+        close(fd)
+        guard ok, rename(temp, target) == 0 else {
+            let why = ok ? String(cString: strerror(errno)) : reason
+            unlink(temp)
+            throw WriteError(path: target, reason: why)
+        }
+    }
+
+    /// The names of the top-level `*.json` files, sorted.
+    public func fileNames() -> [String] {
+        guard let dir = opendir(path) else { return [] }
+        defer { closedir(dir) }
+        var out: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            guard name.hasSuffix(".json"), !name.hasPrefix(".") else { continue }
+            var st = stat()
+            if stat(path + "/" + name, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG { out.append(name) }
+        }
+        return out.sorted()
+    }
+
+    /// The bytes of one file, or nil when it cannot be read.
+    public func read(_ name: String) -> [UInt8]? {
+        let fd = open(path + "/" + name, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { return nil }
+            if n == 0 { return out }
+            out += buf[0..<n]
+        }
+    }
+}

@@ -1,0 +1,74 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+
+/// inotify on a dedicated thread: which watched folders (and files in them)
+/// changed, as an AsyncStream of path sets.
+public final class FileWatcher: @unchecked Sendable {
+    public let changes: AsyncStream<Set<String>>
+    private let continuation: AsyncStream<Set<String>>.Continuation
+    private let fd: Int32
+    private let state = Mutex<(byWatch: [Int32: String], watched: Set<String>, pending: Set<String>, stopped: Bool)>(([:], [], [], false))
+
+    public init() {
+        (changes, continuation) = AsyncStream.makeStream(of: Set<String>.self, bufferingPolicy: .bufferingNewest(16))
+        fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
+        guard fd >= 0 else { return }
+        let box = Unmanaged.passRetained(self).toOpaque()
+        var tid = pthread_t()
+        pthread_create(&tid, nil, { raw in
+            let me = Unmanaged<FileWatcher>.fromOpaque(raw!).takeRetainedValue()
+            me.loop()
+            return nil
+        }, box)
+        pthread_detach(tid)
+    }
+
+    public func watch(_ dir: String) {
+        guard fd >= 0 else { return }
+        state.withLock { s in
+            guard !s.watched.contains(dir) else { return }
+            let mask = UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_MODIFY)
+            let wd = inotify_add_watch(fd, dir, mask)
+            if wd >= 0 { s.byWatch[wd] = dir; s.watched.insert(dir) }
+        }
+    }
+
+    /// Changes seen since the last yield.
+    public func drain() -> Set<String> {
+        state.withLock { s in defer { s.pending.removeAll() }; return s.pending }
+    }
+
+    public func stop() {
+        state.withLock { $0.stopped = true }
+        continuation.finish()
+    }
+
+    private func loop() {
+        var buf = [UInt8](repeating: 0, count: 64 * 1024)
+        while !state.withLock({ $0.stopped }) {
+            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            if poll(&pfd, 1, 250) <= 0 { continue }
+            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            guard n > 0 else { continue }
+            var paths = Set<String>()
+            var off = 0
+            state.withLock { s in
+                while off + 16 <= n {
+                    let wd = buf.withUnsafeBytes { $0.load(fromByteOffset: off, as: Int32.self) }
+                    let len = Int(buf.withUnsafeBytes { $0.load(fromByteOffset: off + 12, as: UInt32.self) })
+                    let nameBytes = buf[(off + 16)..<min(n, off + 16 + len)].prefix(while: { $0 != 0 })
+                    if let dir = s.byWatch[wd] {
+                        paths.insert(dir)
+                        if !nameBytes.isEmpty { paths.insert(dir + "/" + String(decoding: nameBytes, as: UTF8.self)) }
+                    }
+                    off += 16 + len
+                }
+                s.pending.formUnion(paths)
+            }
+            if !paths.isEmpty { continuation.yield(paths) }
+        }
+        close(fd)
+    }
+}
