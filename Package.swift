@@ -53,7 +53,7 @@ let package = Package(
         .executableTarget(
             name: "cliproxy",
             dependencies: [
-                "RuleEngine", "CLIProxyServer", "ProxyConfig", "Accounts",
+                "RuleEngine", "CLIProxyServer", "ProxyConfig", "Accounts", "UpstreamTransport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -69,11 +69,13 @@ let package = Package(
                 "Accounts", "UpstreamTransport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]),
         .testTarget(
             name: "CLIProxyServerTests",
             dependencies: [
-                "CLIProxyServer", "RuleEngine", "ProxyConfig", "UpstreamTransport",
+                "CLIProxyServer", "RuleEngine", "ProxyConfig", "UpstreamTransport", "Accounts",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

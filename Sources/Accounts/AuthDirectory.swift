@@ -44,7 +44,7 @@ public struct AuthDirectory: Sendable {
         var template = Array("\(path)/.\(name).XXXXXX".utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard fd >= 0 else { throw WriteError(path: target, reason: String(cString: strerror(errno))) }
-        let temp = String(cString: template)
+        let temp = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         var ok = fchmod(fd, 0o600) == 0
         var done = 0
         while ok && done < bytes.count {
