@@ -29,6 +29,15 @@ case lacks are skipped. Per case:
                               whole stream (openai ChatCompletionStreamState /
                               ResponseStreamState, anthropic accumulate_event).
 
+Patch folders (`<client>-<patch>/`, Fixtures/README.md): the upstream dialect is
+that of the provider file in Rules/providers/ naming the patch. Client files are
+checked as for a dialect pair (relayed files of a same-dialect client as
+passthrough). upstream_request.json is checked against what the patch promises
+(the Code Assist envelope around a Gemini body, the Codex allow-list, the Claude
+OAuth identity block, Qwen's single leading system message) and, for a
+translating client, the inner body against the dialect's request types;
+upstream_headers.json must be an object of strings with the patch's headers.
+
 Prints `pair/case/file: message` per failure, then `N files checked, N failed`;
 exits 1 on any failure. Needs the packages of scripts/requirements-sdk.txt (it
 re-runs itself under .venv/bin/python when the current interpreter lacks them).
@@ -97,7 +106,8 @@ ALLOW_EXTRA = [
      "(pitfall 58), so only relayed upstream streams may carry it"),
 ]
 
-# Set per case by check_case: whether the pair is a passthrough (<d>-<d>).
+# Set per file by check_case: whether the file is the upstream's own bytes relayed
+# (a passthrough: <d>-<d>, or a same-dialect client of a patch that leaves them be).
 CASE = {"passthrough": False}
 
 MAX_ERRORS = 12  # per validation, so one broken file does not bury the rest
@@ -1104,7 +1114,8 @@ def load_json(path):
         return json.load(f)
 
 
-def check_case(case_dir, c, u, report):
+def check_case(case_dir, c, u, report, patch=None):
+    """u is the upstream dialect; patch the patch module of a <client>-<patch> folder."""
     CASE["passthrough"] = c == u
     meta = {}
     if os.path.exists(os.path.join(case_dir, "case.json")):
@@ -1115,10 +1126,11 @@ def check_case(case_dir, c, u, report):
     st = meta.get("upstream_status", 200) if isinstance(meta, dict) else 200
     error_case = isinstance(st, int) and st >= 400  # as the fixture runner (cliproxy rules test) decides
 
-    def run(name, fn, is_json=True):
+    def run(name, fn, is_json=True, passthrough=None):
         path = os.path.join(case_dir, name)
         if not os.path.exists(path):
             return
+        CASE["passthrough"] = (c == u) if passthrough is None else passthrough
         try:
             value = load_json(path) if is_json else open(path, encoding="utf-8", newline="").read()
         except (ValueError, UnicodeDecodeError) as e:
@@ -1132,11 +1144,168 @@ def check_case(case_dir, c, u, report):
     # A passthrough pair's upstream request is the client's own body with only the model
     # replaced: the proxy does not re-shape it (Codex sends a looser form than the SDK
     # types, wire-formats B.5), so there is nothing of ours to check in it.
+    if patch is not None:
+        check_patch_case(case_dir, c, u, patch, meta if isinstance(meta, dict) else {}, error_case, run)
+        return
     if c != u:
         run("upstream_request.json", lambda v: check_request(u, v))
     run("client_response.json", (lambda v: check_error_envelope(c, v)) if error_case else (lambda v: check_response(c, v)))
     run("client_response_from_stream.json", lambda v: check_from_stream(c, v))
     run("client_stream.sse", lambda v: stream_errors(c, v), is_json=False)
+
+
+# ------------------------------------------------------------------ provider patches
+
+def provider_patches(rules_root):
+    """patch module name -> {dialect, event}: from Rules/providers/*.json (a top-level
+    `patch`, or one in the `account` section) and whether <patch>.jq has an event hook."""
+    out = {}
+    for path in sorted(glob.glob(os.path.join(rules_root, "providers", "*.json"))):
+        try:
+            spec = load_json(path)
+        except ValueError:
+            continue
+        account = spec.get("account") if isinstance(spec.get("account"), dict) else {}
+        for name, dialect in ((spec.get("patch"), spec.get("dialect")),
+                              (account.get("patch"), account.get("dialect", spec.get("dialect")))):
+            if isinstance(name, str) and dialect in DIALECTS and name not in out:
+                jq = os.path.join(rules_root, "providers", name + ".jq")
+                text = open(jq, encoding="utf-8").read() if os.path.exists(jq) else ""
+                out[name] = {"dialect": dialect, "event": "def event($ctx)" in text}
+    return out
+
+
+CODEX_FIELDS = {"model", "instructions", "input", "tools", "tool_choice", "parallel_tool_calls", "reasoning",
+                "store", "stream", "include", "prompt_cache_key", "text", "service_tier"}
+CLAUDE_IDENTITY = "You are Claude Code, Anthropic's official CLI for Claude"
+
+
+def _strip_cache_control(body):
+    """Qwen's system parts carry DashScope's cache_control (providers.md 6.1), which the
+    openai-python part types do not declare: drop it before the type check."""
+    body = copy.deepcopy(body)
+    for m in body.get("messages") or []:
+        if isinstance(m, dict) and isinstance(m.get("content"), list):
+            for part in m["content"]:
+                if isinstance(part, dict):
+                    part.pop("cache_control", None)
+    return body
+
+
+def patch_request_errors(patch, c, u, body, count):
+    """What the patch promises about the body it sends (Rules/providers/<patch>.jq),
+    plus the dialect's request types for the translated body."""
+    if not isinstance(body, dict):
+        return ["/: the request body is %s, not an object" % _jtype(body)]
+    errs = []
+    if patch == "gemini-cli":
+        if count:  # the Gemini CLI's countTokens form (providers.md 1.2, D.8)
+            if set(body) != {"request"} or not isinstance(body.get("request"), dict) or set(body["request"]) != {"model", "contents"}:
+                return ["/: expected exactly {request: {model, contents}}, got keys %s" % sorted(body)]
+            if not str(body["request"]["model"]).startswith("models/"):
+                errs.append("/request/model: must start with models/")
+            return errs + ["/request" + e for e in gemini_request_errors({"contents": body["request"]["contents"]})]
+        extra = set(body) - {"model", "project", "request", "user_prompt_id"}
+        if extra:
+            errs.append("/: keys outside the Code Assist envelope: %s" % sorted(extra))
+        if not isinstance(body.get("model"), str) or body["model"].startswith("models/"):
+            errs.append("/model: must be the bare model id")
+        if not isinstance(body.get("project"), str) or not body["project"]:
+            errs.append("/project: the account's project is required")
+        inner = body.get("request")
+        if not isinstance(inner, dict):
+            return errs + ["/request: must be an object"]
+        inner = {k: v for k, v in inner.items() if k != "session_id"}  # the CLI's snake_case extra (D.8)
+        return errs + ["/request" + e for e in gemini_request_errors(inner)]
+    if patch == "codex":
+        extra = set(body) - CODEX_FIELDS
+        if extra:
+            errs.append("/: fields outside the Codex allow-list: %s" % sorted(extra))
+        if body.get("stream") is not True:
+            errs.append("/stream: must be true")
+        if body.get("store") is not False:
+            errs.append("/store: must be false")
+        if not isinstance(body.get("instructions"), str):
+            errs.append("/instructions: must be a string")
+        if "service_tier" in body and body["service_tier"] != "priority":
+            errs.append("/service_tier: only priority is sent")
+        return errs + (check_request(u, body) if c != u else [])
+    if patch == "claude-oauth":
+        system = body.get("system")
+        if not isinstance(system, list) or not system or not isinstance(system[0], dict) \
+                or system[0].get("type") != "text" or not str(system[0].get("text", "")).startswith(CLAUDE_IDENTITY):
+            errs.append("/system/0: must be the Claude Code identity text block")
+        elif sum(1 for b in system if isinstance(b, dict) and str(b.get("text", "")).startswith(CLAUDE_IDENTITY)) != 1:
+            errs.append("/system: the identity block appears more than once")
+        if "betas" in body:
+            errs.append("/betas: must move to the anthropic-beta header")
+        return errs + (check_request(u, body) if c != u else [])
+    if patch == "qwen":
+        msgs = body.get("messages")
+        if not isinstance(msgs, list) or not msgs or not isinstance(msgs[0], dict) or msgs[0].get("role") != "system":
+            errs.append("/messages/0: must be the system message")
+        elif sum(1 for m in msgs if isinstance(m, dict) and m.get("role") in ("system", "developer")) != 1:
+            errs.append("/messages: exactly one system message is sent")
+        # Another dialect's stream needs the usage chunk to translate usage;
+        # a Chat client's stream is relayed, so its own choice stands.
+        if c != "openai" and body.get("stream") is True and (body.get("stream_options") or {}).get("include_usage") is not True:
+            errs.append("/stream_options/include_usage: must be true for a stream")
+        return errs + (check_request(u, _strip_cache_control(body)) if c != u else [])
+    return errs + (check_request(u, body) if c != u else [])
+
+
+def patch_header_errors(patch, headers):
+    if not isinstance(headers, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
+        return ["/: must be an object of strings"]
+    errs = []
+    if patch == "codex":
+        for k in ("chatgpt-account-id", "openai-beta", "originator"):
+            if not headers.get(k):
+                errs.append("/%s: missing" % k)
+    if patch == "claude-oauth":
+        betas = [b.strip() for b in headers.get("anthropic-beta", "").split(",")]
+        for b in ("oauth-2025-04-20", "interleaved-thinking-2025-05-14"):
+            if b not in betas:
+                errs.append("/anthropic-beta: %s missing" % b)
+        if len(betas) != len(set(betas)):
+            errs.append("/anthropic-beta: a beta is named twice")
+    return errs
+
+
+def check_patch_case(case_dir, c, u, patch, meta, error_case, run):
+    info = PATCHES.get(patch, {})
+    count = meta.get("count") is True
+    run("upstream_request.json", lambda v: patch_request_errors(patch, c, u, v, count))
+    run("upstream_headers.json", lambda v: patch_header_errors(patch, v))
+    if count:  # the client's count reply
+        run("client_response.json", lambda v: check_count_reply(c, v))
+        return
+    # A same-dialect client gets the upstream's body as it came (after the patch's
+    # own unwrapping); its stream too, unless the patch reshapes events, which
+    # sends the stream through the rules. A folded stream is always the rules'.
+    run("client_response.json", (lambda v: check_error_envelope(c, v)) if error_case else (lambda v: check_response(c, v)),
+        passthrough=(c == u))
+    run("client_response_from_stream.json", lambda v: check_from_stream(c, v), passthrough=False)
+    run("client_stream.sse", lambda v: stream_errors(c, v), is_json=False, passthrough=(c == u and not info.get("event")))
+
+
+def check_count_reply(c, v):
+    """The client's count-tokens reply: claude {input_tokens}, responses
+    {object: response.input_tokens, input_tokens}, gemini {totalTokens} (pitfall 66)."""
+    want = {"claude": {"input_tokens"}, "responses": {"object", "input_tokens"}, "gemini": {"totalTokens"}}.get(c)
+    if want is None:
+        return ["/: %s clients have no count-tokens endpoint" % c]
+    if not isinstance(v, dict) or set(v) != want:
+        return ["/: expected exactly the keys %s" % sorted(want)]
+    n = v.get("input_tokens", v.get("totalTokens"))
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        return ["/: the count must be a non-negative integer"]
+    if c == "responses" and v["object"] != "response.input_tokens":
+        return ["/object: must be response.input_tokens"]
+    return []
+
+
+PATCHES = {}
 
 
 def main(argv=None):
@@ -1149,6 +1318,7 @@ def main(argv=None):
         print("sdk_check: no such directory: %s" % a.root)
         return 2
     stats = {"files": 0, "failed": 0, "cases": 0}
+    PATCHES.update(provider_patches(os.path.join(ROOT, "Rules")))
 
     def reporter(label):
         def report(name, errs):
@@ -1164,6 +1334,9 @@ def main(argv=None):
         if not os.path.isdir(pair_dir) or (a.pair and pair != a.pair):
             continue
         c, _, u = pair.partition("-")
+        patch = None
+        if c in DIALECTS and u not in DIALECTS and u in PATCHES:  # <client>-<patch>
+            patch, u = u, PATCHES[u]["dialect"]
         if c not in DIALECTS or u not in DIALECTS:  # a dialect with no SDK here: nothing to judge by
             print("sdk_check: skipping %s: no SDK types for %s" % (
                 pair, " and ".join(sorted({d for d in (c, u) if d not in DIALECTS}))), file=sys.stderr)
@@ -1173,7 +1346,7 @@ def main(argv=None):
             if not os.path.isdir(case_dir) or (a.case and case != a.case):
                 continue
             stats["cases"] += 1
-            check_case(case_dir, c, u, reporter("%s/%s" % (pair, case)))
+            check_case(case_dir, c, u, reporter("%s/%s" % (pair, case)), patch)
     if (a.pair or a.case) and not stats["cases"]:
         print("sdk_check: no case in %s matches --pair %s --case %s" % (a.root, a.pair or "*", a.case or "*"))
         return 2

@@ -144,6 +144,17 @@ struct RulesCommand: AsyncParsableCommand {
                     print("  \(c) → \(u)\(c == u ? " (passthrough)" : ""): \(n)")
                 }
             }
+            // Provider patches (Rules/providers/<patch>.jq) and their fixture folders.
+            let patches = set.source.patches.keys.sorted().compactMap { FixtureSuite.patchTarget($0, in: set.source) }
+            if !patches.isEmpty {
+                print("provider patches (client → patch, upstream dialect): fixture cases")
+                for t in patches {
+                    for c in set.dialects {
+                        let n = suite?.cases(filter: "\(c)-\(t.patch)").count ?? 0
+                        print("  \(c) → \(t.patch) (providers/\(t.provider).json, \(t.dialect)): \(n)")
+                    }
+                }
+            }
         }
     }
 }

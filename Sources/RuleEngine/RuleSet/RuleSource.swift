@@ -44,6 +44,8 @@ public struct RuleSource: Sendable {
     /// request hold the model and the stream flag, and which request header
     /// marks a client of this dialect on a shared endpoint (`Rules/README.md`).
     public let passthroughKeys: [String: PassthroughKeys]
+    /// Provider patch modules (`providers/<name>.jq`) and the hooks each defines.
+    public let patches: [String: Set<String>]
 
     public struct PassthroughKeys: Sendable, Equatable {
         public var model: String?
@@ -91,7 +93,7 @@ public struct RuleSource: Sendable {
         if !problems.isEmpty { throw RuleCompileError(problems) }
         let snapshot = try Snapshot(files: files.merging(providerFiles, uniquingKeysWith: { a, _ in a }))
         return RuleSource(root: abs, snapshot: snapshot, dialects: dialects, files: files, providerFiles: providerFiles,
-                          passthroughKeys: passthroughKeys)
+                          passthroughKeys: passthroughKeys, patches: findPatchHooks(files))
     }
 
     /// The program of one dialect: it imports the dialect's four modules
@@ -116,15 +118,17 @@ public struct RuleSource: Sendable {
         if hasCollect { s += "import \"lib/collect\" as lib_collect;\n" }
         let hasEstimate = files["lib/estimate.jq"] != nil
         if hasEstimate { s += "import \"lib/estimate\" as lib_estimate;\n" }
+        let hasOverrides = files["lib/overrides.jq"] != nil
+        if hasOverrides { s += "import \"lib/overrides\" as lib_overrides;\n" }
         let patches = providerPatches(for: dialect)
-        for p in patches { s += "import \"providers/\(p)\" as patch_\(p);\n" }
+        for p in patches { s += "import \"providers/\(p)\" as \(Self.patchAlias(p));\n" }
         s += """
         def _at($rule; f): [try f catch error({rule: $rule, message: .})]
           | if length == 1 then .[0]
             elif length == 0 then error({rule: $rule, message: "produced no output"})
             else error({rule: $rule, message: "produced \\(length) outputs, expected one"}) end;
         .ctx as $ctx | .op as $op | .body
-        | 
+        | \(hasOverrides ? "(if $op == \"encode_request\" then _at(\"lib/overrides::request\"; lib_overrides::request($ctx)) else . end)\n| " : "")
         """
         var first = true
         for (m, defs) in modules {
@@ -135,7 +139,7 @@ public struct RuleSource: Sendable {
         }
         s += """
           elif $op == "estimate_count" then _at("lib/estimate::estimate_tokens"; \(hasEstimate ? "lib_estimate::estimate_tokens" : "error(\"Rules/lib/estimate.jq is missing\")"))
-        \(patches.map { "  elif $op == \"patch_request:\($0)\" then _at(\"providers/\($0)::request\"; patch_\($0)::request($ctx))\n" }.joined())
+        \(patches.map(patchOperations).joined())
           elif $op == "collect_response" then
             _at("lib/collect::collect"; \(hasCollect ? "lib_collect::collect" : "error(\"Rules/lib/collect.jq is missing\")"))
             | if .error then (.error | _at("\(dialect)/error::encode"; error::encode($ctx)))
@@ -148,34 +152,76 @@ public struct RuleSource: Sendable {
 }
 
 extension RuleSource {
-    /// Provider patch modules (`Rules/providers/<name>.jq`) that belong to a
-    /// dialect: those a provider file of that dialect names as its `patch`.
-    /// Read from the provider files' text with a deliberately small scanner
-    /// (the server parses them fully); a patch is compiled into the program
-    /// of its provider's dialect.
-    func providerPatches(for dialect: String) -> [String] {
-        var out: [String] = []
-        for (rel, text) in providerFiles.sorted(by: { $0.key < $1.key }) {
-            guard let d = Self.jsonString(text, key: "dialect"), d == dialect,
-                  let patch = Self.jsonString(text, key: "patch"), files["providers/\(patch).jq"] != nil,
-                  !out.contains(patch) else { continue }
-            _ = rel
-            out.append(patch)
+    /// The definitions a provider patch module may offer, each run by the
+    /// server at one point of an upstream call (`Rules/providers/README.md`):
+    /// `request` and `headers` on the encoded upstream body, `response` on the
+    /// upstream's reply body, `event` on each upstream stream event,
+    /// `count_request` / `count_reply` around token counting, and `error` on
+    /// an upstream error (`{status, headers, body}`) before it is decoded.
+    public static let patchHooks = ["request", "headers", "response", "event", "count_request", "count_reply", "error"]
+
+    /// The hooks each patch module defines (module name → hook names), found
+    /// by their `def <hook>($ctx):` in the module's text (`patches`).
+    static func findPatchHooks(_ files: [String: String]) -> [String: Set<String>] {
+        var out: [String: Set<String>] = [:]
+        for (rel, text) in files where rel.hasPrefix("providers/") && rel.hasSuffix(".jq") {
+            let name = String(rel.dropFirst("providers/".count).dropLast(".jq".count))
+            let defs = Set(Self.patchHooks.filter { text.contains("def \($0)($ctx)") || text.contains("def \($0)($ctx;") })
+            if !defs.isEmpty { out[name] = defs }
         }
         return out
     }
 
-    /// The string value of a top-level `"key": "value"` in JSON text, or nil.
-    static func jsonString(_ text: String, key: String) -> String? {
-        guard let r = text.firstRange(of: "\"\(key)\"") else { return nil }
-        var rest = text[r.upperBound...].drop(while: { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "\r" })
-        guard rest.first == ":" else { return nil }
-        rest = rest.dropFirst().drop(while: { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "\r" })
-        guard rest.first == "\"" else { return nil }
-        rest = rest.dropFirst()
-        guard let end = rest.firstIndex(of: "\"") else { return nil }
-        let value = String(rest[..<end])
-        return value.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }) ? value : nil
+    /// A patch module's jq alias: its name with `-` made `_` (`gemini-cli` → `patch_gemini_cli`).
+    static func patchAlias(_ name: String) -> String {
+        "patch_" + String(name.map { $0 == "-" ? "_" : $0 })
+    }
+
+    /// The dispatcher branches of one patch module: `patch_<hook>:<name>`.
+    /// `event` maps over the batch's events (an event may become none or several).
+    func patchOperations(_ name: String) -> String {
+        let alias = Self.patchAlias(name)
+        var s = ""
+        for hook in (patches[name] ?? []).sorted() {
+            let call = hook == "event" ? "[.[] | \(alias)::event($ctx)]" : "\(alias)::\(hook)($ctx)"
+            s += "  elif $op == \"patch_\(hook):\(name)\" then _at(\"providers/\(name)::\(hook)\"; \(call))\n"
+        }
+        return s
+    }
+
+    /// Provider patch modules (`Rules/providers/<name>.jq`) that belong to a
+    /// dialect: those a provider file of that dialect names in a `patch` key
+    /// (top level, or in its `account` section). Read from the provider files'
+    /// text with a deliberately small scanner (the server parses them fully);
+    /// a patch is compiled into the program of its provider's dialect.
+    func providerPatches(for dialect: String) -> [String] {
+        var out: [String] = []
+        for (_, text) in providerFiles.sorted(by: { $0.key < $1.key }) {
+            guard let d = Self.jsonStrings(text, key: "dialect").first, d == dialect else { continue }
+            for patch in Self.jsonStrings(text, key: "patch") where files["providers/\(patch).jq"] != nil && !out.contains(patch) {
+                out.append(patch)
+            }
+        }
+        return out
+    }
+
+    /// The string values of every `"key": "value"` in JSON text, in order.
+    /// Values other than plain names (letters, digits, `_`, `-`) are skipped.
+    static func jsonStrings(_ text: String, key: String) -> [String] {
+        var out: [String] = []
+        var from = text.startIndex
+        while let r = text[from...].firstRange(of: "\"\(key)\"") {
+            from = r.upperBound
+            var rest = text[r.upperBound...].drop(while: { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "\r" })
+            guard rest.first == ":" else { continue }
+            rest = rest.dropFirst().drop(while: { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "\r" })
+            guard rest.first == "\"" else { continue }
+            rest = rest.dropFirst()
+            guard let end = rest.firstIndex(of: "\"") else { break }
+            let value = String(rest[..<end])
+            if value.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }) { out.append(value) }
+        }
+        return out
     }
 }
 

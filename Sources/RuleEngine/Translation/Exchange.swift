@@ -9,15 +9,34 @@ public struct TranslationContext: Sendable {
     public var requestID: String
     public var created: Int
     public var idSeed: String
+    /// The account serving the request: its non-secret fields (`$ctx.account`,
+    /// e.g. a Code Assist project), for provider patches.
+    public var account: [String: String] = [:]
+    /// Client request headers the provider forwards (`$ctx.headers`, names in
+    /// lower case), for provider patches that merge them.
+    public var headers: [String: String] = [:]
+    /// A reasoning override as JSON object text (`$ctx.reasoning`): from a
+    /// model alias such as `gpt-5-minimal`; `lib/overrides.jq` applies it to
+    /// the IR before encoding.
+    public var reasoning: String? = nil
 
     public init(model: String, clientModel: String? = nil, stream: Bool = false, requestID: String, created: Int, idSeed: String) {
         self.model = model; self.clientModel = clientModel; self.stream = stream
         self.requestID = requestID; self.created = created; self.idSeed = idSeed
     }
 
-    /// The `$ctx` object (owned), with the client's request when there is one.
-    func jvValue(request: jv?) -> jv {
+    static func stringObject(_ d: [String: String]) -> jv {
         var o = jv_object()
+        for (k, v) in d { o = JV.set(owned: o, k, owned: JV.string(v)) }
+        return o
+    }
+
+    /// The `$ctx` object (owned), with the client's request when there is one
+    /// and the client's dialect (`$ctx.client`, for provider patches whose
+    /// choice depends on what the client will read).
+    func jvValue(request: jv?, client: String) -> jv {
+        var o = jv_object()
+        o = JV.set(owned: o, "client", owned: JV.string(client))
         o = JV.set(owned: o, "model", owned: JV.string(model))
         o = JV.set(owned: o, "client_model", owned: clientModel.map(JV.string) ?? jv_null())
         o = JV.set(owned: o, "stream", owned: jv_bool(stream ? 1 : 0))
@@ -25,6 +44,10 @@ public struct TranslationContext: Sendable {
         o = JV.set(owned: o, "created", owned: jv_number(Double(created)))
         o = JV.set(owned: o, "id_seed", owned: JV.string(idSeed))
         o = JV.set(owned: o, "request", owned: request.map { jv_copy($0) } ?? jv_null())
+        o = JV.set(owned: o, "account", owned: Self.stringObject(account))
+        o = JV.set(owned: o, "headers", owned: Self.stringObject(headers))
+        let r = reasoning.flatMap { try? JV.parse(Array($0.utf8)) } ?? jv_null()
+        o = JV.set(owned: o, "reasoning", owned: JV.isObject(r) ? r : { jv_free(r); return jv_null() }())
         return o
     }
 }
@@ -38,6 +61,13 @@ public struct RuleReply: Sendable, Equatable {
     public static func == (a: RuleReply, b: RuleReply) -> Bool {
         a.status == b.status && a.body == b.body && a.headers.elementsEqual(b.headers, by: { $0 == $1 })
     }
+}
+
+/// An upstream request body and the headers a provider patch asked for.
+public struct EncodedRequest: Sendable {
+    public var body: [UInt8]
+    public var headers: [(String, String)]
+    public init(body: [UInt8], headers: [(String, String)]) { self.body = body; self.headers = headers }
 }
 
 /// What the server needs to know of a decoded request to route it: read
@@ -54,6 +84,9 @@ public struct UpstreamErrorInfo: Sendable, Equatable {
     public var type: String
     public var message: String
     public var retryAfter: Double?
+    public init(status: Int, type: String, message: String, retryAfter: Double?) {
+        self.status = status; self.type = type; self.message = message; self.retryAfter = retryAfter
+    }
 }
 
 /// The parsed client request and its IR, kept as `jv`s on one worker for the
@@ -76,6 +109,10 @@ public final class Exchange: Sendable {
     public let client: String
     public let upstream: String
     public let context: TranslationContext
+    /// The provider patch module (`Rules/providers/<patch>.jq`) of the
+    /// upstream this exchange is bound to, and the hooks it defines.
+    public let patch: String?
+    let hooks: Set<String>
     let worker: RuleWorker
     let values: ExchangeValues
     /// `$ctx` (with the client request once known), owned by `worker`'s thread.
@@ -86,16 +123,20 @@ public final class Exchange: Sendable {
         self.client = client
         self.upstream = upstream
         self.context = context
+        self.patch = nil
+        self.hooks = []
         self.worker = ruleSet.pickWorker()
         self.values = ExchangeValues()
         self.ctx = JVCell(owned: jv_null())
     }
 
-    private init(from other: Exchange, upstream: String, context: TranslationContext) {
+    private init(from other: Exchange, upstream: String, context: TranslationContext, patch: String?) {
         ruleSet = other.ruleSet
         client = other.client
         self.upstream = upstream
         self.context = context
+        self.patch = patch
+        self.hooks = patch.flatMap { other.ruleSet.source.patches[$0] } ?? []
         worker = other.worker
         values = other.values
         ctx = JVCell(owned: jv_null())
@@ -103,10 +144,28 @@ public final class Exchange: Sendable {
 
     /// The same exchange (worker, parsed request, IR) aimed at `upstream`
     /// with the upstream's model id — one per routing attempt.
-    public func bound(to upstream: String, model: String) -> Exchange {
+    ///
+    /// `patch` names the provider's patch module; `account`, `headers` and
+    /// `reasoning` fill `$ctx` (see ``TranslationContext``).
+    public func bound(to upstream: String, model: String, patch: String? = nil, account: [String: String] = [:],
+                      headers: [String: String] = [:], reasoning: String? = nil) -> Exchange {
         var c = context
         c.model = model
-        return Exchange(from: self, upstream: upstream, context: c)
+        c.account = account
+        c.headers = headers
+        c.reasoning = reasoning
+        return Exchange(from: self, upstream: upstream, context: c, patch: patch)
+    }
+
+    /// Whether an upstream stream can reach the client byte for byte: same
+    /// dialect, and no provider patch reshaping its events.
+    public var relaysVerbatim: Bool { client == upstream && !hooks.contains("event") }
+
+    /// Runs the bound provider's `hook` on `body` (consumed) when its patch
+    /// defines it; otherwise returns `body`.
+    private func hook(_ programs: Programs, _ hook: String, _ body: jv) throws -> jv {
+        guard let patch, hooks.contains(hook) else { return body }
+        return try run(programs, upstream, "patch_\(hook):\(patch)", body)
     }
 
     deinit {
@@ -121,7 +180,7 @@ public final class Exchange: Sendable {
     private func envelope(_ op: String, body: jv) -> jv {
         if jv_get_kind(ctx.value) == JV_KIND_NULL {
             let req = values.request.value
-            ctx.replace(owned: context.jvValue(request: jv_get_kind(req) == JV_KIND_NULL ? nil : req))
+            ctx.replace(owned: context.jvValue(request: jv_get_kind(req) == JV_KIND_NULL ? nil : req, client: client))
         }
         var o = jv_object()
         o = JV.set(owned: o, "op", owned: JV.string(op))
@@ -190,23 +249,47 @@ public final class Exchange: Sendable {
     /// dialect, else the upstream's encoder; then the provider's own patch
     /// (`Rules/providers/<patch>.jq`), if any. The client's `body` is parsed
     /// and decoded on first need, in the same job, and kept for later attempts.
-    public func encodeRequest(from body: [UInt8]? = nil, patch: String? = nil) async throws -> [UInt8] {
+    public func encodeRequest(from body: [UInt8]? = nil) async throws -> [UInt8] {
+        try await encodeUpstream(from: body).body
+    }
+
+    /// Like ``encodeRequest(from:)``, with the headers the provider patch's
+    /// `headers` hook adds (run on the encoded body, before `request`).
+    /// Within one dialect the request passes through (`passthrough_request`)
+    /// unless a reasoning override must be applied, which needs the IR.
+    public func encodeUpstream(from body: [UInt8]? = nil) async throws -> EncodedRequest {
         try await worker.perform { [self] programs in
             if jv_get_kind(values.request.value) == JV_KIND_NULL, let body {
                 remember(request: try Self.parse(body))
             }
-            if client != upstream && jv_get_kind(values.ir.value) == JV_KIND_NULL {
+            let viaIR = client != upstream || context.reasoning != nil
+            if viaIR && jv_get_kind(values.ir.value) == JV_KIND_NULL {
                 values.ir.replace(owned: try run(programs, client, "decode_request", jv_copy(values.request.value)))
             }
             var out: jv
-            if client == upstream {
-                out = try run(programs, client, "passthrough_request", jv_copy(values.request.value))
-            } else {
+            if viaIR {
                 out = try run(programs, upstream, "encode_request", jv_copy(values.ir.value))
+            } else {
+                out = try run(programs, client, "passthrough_request", jv_copy(values.request.value))
             }
-            if let patch { out = try run(programs, upstream, "patch_request:\(patch)", out) }
-            return Self.dump(owned: out)
+            let headers = try headerHook(programs, jv_copy(out))
+            out = try hook(programs, "request", out)
+            return EncodedRequest(body: Self.dump(owned: out), headers: headers)
         }
+    }
+
+    /// A jv object's string values as header pairs (other kinds are written as JSON).
+    static func stringPairs(_ v: jv) -> [(String, String)] {
+        var out: [(String, String)] = []
+        guard JV.isObject(v) else { return out }
+        var it = jv_object_iter(v)
+        while jv_object_iter_valid(v, it) != 0 {
+            let k = jv_object_iter_key(v, it), val = jv_object_iter_value(v, it)
+            if let ks = JV.text(k), jv_get_kind(val) != JV_KIND_NULL { out.append((ks, JV.text(val) ?? JSONWriter.string(val))) }
+            jv_free(k); jv_free(val)
+            it = jv_object_iter_next(v, it)
+        }
+        return out
     }
 
     /// Decodes, re-encodes and decodes again within the client's dialect: both
@@ -227,9 +310,11 @@ public final class Exchange: Sendable {
     /// Upstream response → client response. Within one dialect the body is
     /// returned as it came.
     public func translateResponse(_ body: [UInt8]) async throws -> [UInt8] {
-        if client == upstream { return body }
+        if client == upstream && !hooks.contains("response") { return body }
         return try await worker.perform { [self] programs in
-            let ir = try run(programs, upstream, "decode_response", try Self.parse(body))
+            let reply = try hook(programs, "response", try Self.parse(body))
+            if client == upstream { return Self.dump(owned: reply) }
+            let ir = try run(programs, upstream, "decode_response", reply)
             return Self.dump(owned: try run(programs, client, "encode_response", ir))
         }
     }
@@ -240,7 +325,7 @@ public final class Exchange: Sendable {
     /// reaches them as a string.
     public func translateError(status: Int, headers: [(String, String)] = [], body: [UInt8]) async throws -> RuleReply {
         try await worker.perform { [self] programs in
-            let ir = try run(programs, upstream, "decode_error", Self.errorInput(status: status, headers: headers, body: body))
+            let ir = try run(programs, upstream, "decode_error", try hook(programs, "error", Self.errorInput(status: status, headers: headers, body: body)))
             return try Self.reply(run(programs, client, "encode_error", ir))
         }
     }
@@ -249,7 +334,7 @@ public final class Exchange: Sendable {
     /// and the client's reply for it — decoded once.
     public func examineError(status: Int, headers: [(String, String)] = [], body: [UInt8]) async throws -> (UpstreamErrorInfo, RuleReply) {
         try await worker.perform { [self] programs in
-            let ir = try run(programs, upstream, "decode_error", Self.errorInput(status: status, headers: headers, body: body))
+            let ir = try run(programs, upstream, "decode_error", try hook(programs, "error", Self.errorInput(status: status, headers: headers, body: body)))
             let info = Self.errorInfo(ir, fallbackStatus: status)
             return (info, try Self.reply(run(programs, client, "encode_error", ir)))
         }
@@ -289,7 +374,8 @@ public final class Exchange: Sendable {
     /// stream-only upstream): decoded into IR events, folded, encoded.
     public func collect(_ events: [SSEEvent]) async throws -> RuleReply {
         try await worker.perform { [self] programs in
-            let decoded = try run(programs, upstream, "decode_stream", Self.foldInput(state: jv_null(), events: SSEWriter.jvEvents(events), final: true))
+            let upstreamEvents = try hook(programs, "event", SSEWriter.jvEvents(events))
+            let decoded = try run(programs, upstream, "decode_stream", Self.foldInput(state: jv_null(), events: upstreamEvents, final: true))
             let irEvents = JV.get(decoded, "out")
             jv_free(decoded)
             return try Self.reply(run(programs, client, "collect_response", irEvents))
@@ -318,17 +404,28 @@ public final class Exchange: Sendable {
 
     // MARK: token counts and model lists
 
-    /// The upstream's count-tokens body for the request kept by `decode`.
-    public func encodeCountRequest() async throws -> [UInt8] {
+    /// The upstream's count-tokens body for the request kept by `decode`, and
+    /// the provider's `headers` hook run on it (an OAuth token needs its beta
+    /// header on every call, counting included).
+    public func encodeCountRequest() async throws -> EncodedRequest {
         try await worker.perform { [self] programs in
-            Self.dump(owned: try run(programs, upstream, "encode_count", jv_copy(values.ir.value)))
+            let body = try hook(programs, "count_request", try run(programs, upstream, "encode_count", jv_copy(values.ir.value)))
+            return EncodedRequest(body: Self.dump(owned: jv_copy(body)), headers: try headerHook(programs, body))
         }
+    }
+
+    /// The `headers` hook's answer for an upstream body (consumed), as pairs.
+    private func headerHook(_ programs: Programs, _ body: jv) throws -> [(String, String)] {
+        guard patch != nil && hooks.contains("headers") else { jv_free(body); return [] }
+        let h = try hook(programs, "headers", body)
+        defer { jv_free(h) }
+        return Self.stringPairs(h)
     }
 
     /// The upstream's count-tokens reply → the client's.
     public func translateCountReply(_ body: [UInt8]) async throws -> [UInt8] {
         try await worker.perform { [self] programs in
-            let n = try run(programs, upstream, "decode_count", try Self.parse(body))
+            let n = try run(programs, upstream, "decode_count", try hook(programs, "count_reply", try Self.parse(body)))
             return Self.dump(owned: try run(programs, client, "encode_reply_count", n))
         }
     }
@@ -392,20 +489,26 @@ public final class Exchange: Sendable {
     /// (the server has not committed a status yet).
     func foldStep(_ t: StreamTranslator, events: [SSEEvent], final: Bool, peek: Bool) async throws -> StreamOutput {
         try await worker.perform { [self] programs in
-            let d = try run(programs, upstream, "decode_stream", Self.foldInput(state: jv_copy(t.decodeState.value), events: SSEWriter.jvEvents(events), final: final))
+            let upstreamEvents = try hook(programs, "event", SSEWriter.jvEvents(events))
+            if client == upstream {
+                // Same dialect behind a patch that reshapes events (an
+                // envelope): the patched events are the client's, as they
+                // are — a round trip through the IR could only lose detail.
+                // The first batch is still decoded, to answer an opening
+                // error with a status.
+                defer { jv_free(upstreamEvents) }
+                if peek, let reply = try openingError(programs, jv_copy(upstreamEvents)) { return reply }
+                var bytes: [UInt8] = []
+                t.framer.append(events: upstreamEvents, final: final, into: &bytes)
+                return .bytes(bytes)
+            }
+            let d = try run(programs, upstream, "decode_stream", Self.foldInput(state: jv_copy(t.decodeState.value), events: upstreamEvents, final: final))
             t.decodeState.replace(owned: JV.get(d, "state"))
             let irEvents = JV.get(d, "out")
             jv_free(d)
-            if peek, JV.arrayCount(irEvents) > 0 {
-                let first = JV.element(irEvents, 0)
-                let type = JV.get(first, "type")
-                defer { jv_free(first); jv_free(type) }
-                if JV.text(type) == "error" {
-                    jv_free(irEvents)
-                    let err = JV.get(first, "error")
-                    let info = Self.errorInfo(err, fallbackStatus: 502)
-                    return .error(info, try Self.reply(run(programs, client, "encode_error", err)))
-                }
+            if peek, let reply = try Self.openingError(programs, client: client, irEvents: irEvents, run: run) {
+                jv_free(irEvents)
+                return reply
             }
             if JV.arrayCount(irEvents) == 0 && !final { jv_free(irEvents); return .bytes([]) }
             let e = try run(programs, client, "encode_stream", Self.foldInput(state: jv_copy(t.encodeState.value), events: irEvents, final: final))
@@ -417,6 +520,28 @@ public final class Exchange: Sendable {
             t.framer.append(events: out, final: final, into: &bytes)
             return .bytes(bytes)
         }
+    }
+
+    /// Decodes a first batch (consumed) of a same-dialect patched stream
+    /// with a fresh state, only to see whether it opens with an error.
+    private func openingError(_ programs: Programs, _ events: jv) throws -> StreamOutput? {
+        let d = try run(programs, upstream, "decode_stream", Self.foldInput(state: jv_null(), events: events, final: false))
+        let irEvents = JV.get(d, "out")
+        jv_free(d)
+        defer { jv_free(irEvents) }
+        return try Self.openingError(programs, client: client, irEvents: irEvents, run: run)
+    }
+
+    /// The client's error reply when the IR events (borrowed) open with an error.
+    private static func openingError(_ programs: Programs, client: String, irEvents: jv,
+                                     run: (Programs, String, String, jv) throws -> jv) throws -> StreamOutput? {
+        guard JV.arrayCount(irEvents) > 0 else { return nil }
+        let first = JV.element(irEvents, 0)
+        let type = JV.get(first, "type")
+        defer { jv_free(first); jv_free(type) }
+        guard JV.text(type) == "error" else { return nil }
+        let err = JV.get(first, "error")
+        return .error(errorInfo(err, fallbackStatus: 502), try reply(run(programs, client, "encode_error", err)))
     }
 }
 
@@ -465,7 +590,7 @@ public final class StreamTranslator: Sendable {
     let decodeState = JVCell(owned: jv_null())
     let encodeState = JVCell(owned: jv_null())
     let framer: StreamFramer
-    public var passthrough: Bool { exchange.client == exchange.upstream }
+    public var passthrough: Bool { exchange.relaysVerbatim }
 
     init(exchange: Exchange, framing: StreamFraming) {
         self.exchange = exchange
