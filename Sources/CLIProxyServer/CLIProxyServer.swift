@@ -1,3 +1,4 @@
+import Accounts
 import Hummingbird
 import Logging
 import NIOCore
@@ -14,9 +15,10 @@ public final class CLIProxyServer: Sendable {
     let logger: Logger
     let rulesOverride: String?
 
-    public init(state: ServerState, health: CredentialHealth, logger: Logger, rulesOverride: String? = nil) {
+    public init(state: ServerState, health: CredentialHealth, logger: Logger, rulesOverride: String? = nil,
+                transport: UpstreamTransport = UpstreamTransport()) {
         self.store = ServerStateStore(state, health: health)
-        self.transport = UpstreamTransport()
+        self.transport = transport
         self.logger = logger
         self.rulesOverride = rulesOverride
     }
@@ -43,14 +45,17 @@ public final class CLIProxyServer: Sendable {
         let state = store.state
         let logDir: String? = state.config.requestLog ? ServerState.directory(of: FileSystem.absolute(state.configPath)) + "/logs" : nil
         let path = RequestPath(store: store, transport: transport, logger: logger, requestLog: RequestLog(directory: logDir))
-        let router = Router(context: BasicRequestContext.self)
+        let router = Router(context: ProxyContext.self)
         router.middlewares.add(DialectErrors(store: store))
-        Endpoints(path: path, models: ModelLists(store: store)).register(on: router)
+        Endpoints(path: path, models: ModelLists(store: store), relay: CodeAssistRelay(store: store, transport: transport, logger: logger)).register(on: router)
         let host = Self.bindHost(state.config, logger: logger)
         let configuredPort = port ?? state.config.port
         var services: [any Service] = []
         if reload {
             services.append(Reloader(store: store, rulesOverride: rulesOverride, logger: logger))
+        }
+        if let accounts = state.accounts {
+            services.append(AccountRefresher(accounts: accounts))
         }
         return Application(router: router,
                            configuration: .init(address: .hostname(host, port: configuredPort), serverName: "\(CLIProxyInfo.name)/\(CLIProxyInfo.version)"),
@@ -60,10 +65,19 @@ public final class CLIProxyServer: Sendable {
     }
 }
 
+/// Refreshes account tokens ahead of expiry in the background, so requests
+/// rarely wait for a refresh.
+struct AccountRefresher: Service {
+    let accounts: AccountStore
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await accounts.runRefreshLoop(every: 30) }
+    }
+}
+
 /// Errors the router raises itself (no such path, wrong method) rendered in
 /// the dialect the path suggests.
 struct DialectErrors: RouterMiddleware {
-    typealias Context = BasicRequestContext
+    typealias Context = ProxyContext
     let store: ServerStateStore
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {

@@ -3,6 +3,7 @@ import CLIProxyServer
 import Logging
 import ProxyConfig
 import RuleEngine
+import UpstreamTransport
 
 @main
 struct CLIProxy: AsyncParsableCommand {
@@ -10,7 +11,7 @@ struct CLIProxy: AsyncParsableCommand {
         commandName: "cliproxy",
         abstract: "An LLM API proxy: any client dialect, any upstream, translated by jq rules.",
         version: CLIProxyInfo.version,
-        subcommands: [Serve.self, RulesCommand.self],
+        subcommands: [Serve.self, LoginCommand.self, RulesCommand.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -20,7 +21,21 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The configuration file.") var config = "config.yaml"
     @Option(help: "The rules folder (default: rules-dir from the config, else Rules beside the config file).") var rules: String?
 
+    // The login flags users of the existing product type (`cliproxy --login`);
+    // `cliproxy login <provider>` does the same.
+    @Flag(help: "Sign a Gemini CLI (Google) account in instead of serving.") var login = false
+    @Flag(help: "Sign an OpenAI Codex (ChatGPT) account in instead of serving.") var codexLogin = false
+    @Flag(help: "Sign a Claude Code account in instead of serving.") var claudeLogin = false
+    @Flag(help: "Sign a Qwen Code account in instead of serving.") var qwenLogin = false
+    @OptionGroup var loginFlags: LoginFlags
+
     func run() async throws {
+        let logins: [LoginCommand.Provider] = [login ? .gemini : nil, codexLogin ? .codex : nil, claudeLogin ? .claude : nil, qwenLogin ? .qwen : nil].compactMap { $0 }
+        if logins.count > 1 { printErr("choose one of --login, --codex-login, --claude-login, --qwen-login"); throw ExitCode.validationFailure }
+        if let provider = logins.first {
+            try await LoginCommand.login(provider, config: config, rules: rules, flags: loginFlags)
+            return
+        }
         LoggingSystem.bootstrap { label in
             var h = StreamLogHandler.standardError(label: label)
             h.logLevel = .info
@@ -28,19 +43,20 @@ struct Serve: AsyncParsableCommand {
         }
         let logger = Logger(label: "cliproxy")
         let health = CredentialHealth()
+        let transport = UpstreamTransport()
         let state: ServerState
         do {
-            state = try await ServerState.load(configPath: config, rulesDir: rules, health: health, logger: logger)
+            state = try await ServerState.load(configPath: config, rulesDir: rules, health: health, logger: logger, transport: transport)
         } catch {
             printErr("cliproxy cannot start:\n\(error)")
             throw ExitCode.failure
         }
-        let server = CLIProxyServer(state: state, health: health, logger: logger, rulesOverride: rules)
+        let server = CLIProxyServer(state: state, health: health, logger: logger, rulesOverride: rules, transport: transport)
         let credentials = state.router.credentials.count
         let app = server.application(onRunning: { port in
             logger.info("cliproxy \(CLIProxyInfo.version) listening on \(state.config.effectiveHost):\(port) — \(state.rules.dialects.count) dialects, \(credentials) credential(s), rules from \(state.rules.source.root)")
             if credentials == 0 {
-                logger.notice("no credentials yet: add keys to \(config) (generative-language-api-key, claude-api-key, openai-compatibility) or run `cliproxy login …`")
+                logger.notice("no credentials yet: add keys to \(config) (generative-language-api-key, claude-api-key, openai-compatibility) or sign an account in with `cliproxy login gemini|codex|claude|qwen`")
             }
         })
         do {

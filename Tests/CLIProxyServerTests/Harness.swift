@@ -121,11 +121,17 @@ final class TestServer: Sendable {
     var base: String { "http://127.0.0.1:\(port)" }
 
     /// `yaml` is the config; `rules` a rules folder (default: the repository's).
-    init(yaml: String, rules: String? = nil, reload: Bool = false) async throws {
+    /// `authFiles` are credential files (name → JSON text) put in the auth directory before the start.
+    init(yaml: String, rules: String? = nil, reload: Bool = false, authFiles: [String: String] = [:]) async throws {
         var template = Array("/tmp/cliproxy-test-XXXXXX".utf8CString)
         directory = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
         configPath = directory + "/config.yaml"
-        FileSystem.write(configPath, yaml)
+        // Never the user's own ~/.cli-proxy-api: accounts come only from the test's folder.
+        FileSystem.write(configPath, yaml.contains("auth-dir:") ? yaml : yaml + "\nauth-dir: \(directory)/auth\n")
+        if !authFiles.isEmpty {
+            mkdir(directory + "/auth", 0o700)
+            for (name, text) in authFiles { FileSystem.write(directory + "/auth/" + name, text) }
+        }
         let health = CredentialHealth()
         let logger = Logger(label: "cliproxy-test", factory: { _ in SwiftLogNoOpLogHandler() })
         let state = try await ServerState.load(configPath: configPath, rulesDir: rules ?? Repo.rules, health: health, threads: 2, logger: logger)
@@ -138,7 +144,8 @@ final class TestServer: Sendable {
 
     func stop() { task.withLock { $0?.cancel() } }
 
-    func rewriteConfig(_ yaml: String) { FileSystem.write(configPath, yaml) }
+    func rewriteConfig(_ yaml: String) { FileSystem.write(configPath, yaml.contains("auth-dir:") || yaml.hasPrefix("port: [") ? yaml : yaml + "\nauth-dir: \(directory)/auth\n") }
+    var authDir: String { directory + "/auth" }
 }
 
 /// An HTTP client for the tests: the project's own libcurl transport.

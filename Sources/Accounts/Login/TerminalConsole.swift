@@ -14,8 +14,16 @@ public struct TerminalConsole: LoginConsole {
     public init() {}
 
     public func say(_ line: String) {
-        print(line)
-        fflush(nil)  // every stream: the prompt shows before the login waits
+        // Straight to fd 1, unbuffered, so the prompt shows before the login
+        // waits. Not print + fflush(nil): flushing every stream takes stdin's
+        // lock, which the reader thread below holds while it waits — a deadlock.
+        var bytes = Array((line + "\n").utf8)[...]
+        while !bytes.isEmpty {
+            let n = bytes.withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return }
+            bytes = bytes.dropFirst(n)
+        }
     }
 
     public func lines() -> AsyncStream<String> {

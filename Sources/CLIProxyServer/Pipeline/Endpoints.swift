@@ -13,9 +13,10 @@ struct Endpoint: Sendable {
 struct Endpoints: Sendable {
     let path: RequestPath
     let models: ModelLists
+    let relay: CodeAssistRelay
     var store: ServerStateStore { path.store }
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<ProxyContext>) {
         router.get("/") { _, _ in Self.info() }
         router.get("/healthz") { _, _ in Replies.json(200, Array(#"{"status":"ok"}"#.utf8)) }
 
@@ -35,10 +36,13 @@ struct Endpoints: Sendable {
         router.get("/v1beta/models") { req, _ in await models.list(req, dialect: "gemini") }
         router.get("/v1beta/models/{model}") { req, ctx in await models.one(req, dialect: "gemini", id: ctx.parameters.get("model") ?? "") }
         post(router, "/v1beta/models/{model}", "gemini") { req, e in await gemini(req, e) }
+
+        // A local Gemini CLI's Code Assist calls (`/v1internal:<method>`), loopback only.
+        router.post("/{call}") { req, ctx in await relay.handle(req, context: ctx) }
     }
 
     /// POST handler plus 405s in the endpoint's dialect for other methods.
-    func post(_ router: Router<BasicRequestContext>, _ p: String, _ dialect: String,
+    func post(_ router: Router<ProxyContext>, _ p: String, _ dialect: String,
               _ handler: @escaping @Sendable (Request, Endpoint) async -> Response) {
         let endpoint = Endpoint(dialect: dialect, path: p)
         router.post(RouterPath(p)) { req, _ in await handler(req, endpoint) }
@@ -89,7 +93,7 @@ struct Endpoints: Sendable {
         let endpoints = ["GET /v1/models", "POST /v1/chat/completions", "POST /v1/responses", "POST /v1/messages",
                          "POST /v1/messages/count_tokens", "GET /v1beta/models", "GET /v1beta/models/{model}",
                          "POST /v1beta/models/{model}:generateContent", "POST /v1beta/models/{model}:streamGenerateContent",
-                         "POST /v1beta/models/{model}:countTokens", "GET /healthz"]
+                         "POST /v1beta/models/{model}:countTokens", "POST /v1internal:{method}", "GET /healthz"]
         let body = #"{"name":"\#(CLIProxyInfo.name)","version":"\#(CLIProxyInfo.version)","endpoints":["# + endpoints.map(JSONText.string).joined(separator: ",") + "]}"
         return Replies.json(200, Array(body.utf8))
     }

@@ -1,3 +1,4 @@
+import Accounts
 import Hummingbird
 import Logging
 import ProxyConfig
@@ -100,31 +101,33 @@ struct Attempts: Sendable {
         case upstreamError(status: Int, info: UpstreamErrorInfo, reply: RuleReply)
         /// The upstream could not be reached, or broke before its first event.
         case unreachable(String)
+        /// The credential cannot be used now (an account whose token could not
+        /// be refreshed); the account store retries it on its own schedule.
+        case unavailable(String)
     }
 
     func run(_ all: [Candidate]) async -> Response {
         let now = Clock.nanoseconds()
-        var queue = all.filter { health.remaining($0.credential, model: model, now: now) == 0 }
-        if queue.isEmpty {
-            let wait = all.map { health.remaining($0.credential, model: model, now: now) }.min() ?? 0
-            let seconds = Int((Double(wait) / 1e9).rounded(.up))
-            logger.info("every credential for \(model) is cooling down (\(seconds) s left)")
-            return await replies.error(429, "rate_limit",
-                "all credentials for model \(model) are cooling down after rate limits; retry in \(seconds) s", retryAfter: seconds)
-        }
+        var queue = all.filter { health.remaining($0.credential, model: $0.upstreamModel, now: now) == 0 }
+        if queue.isEmpty { return await allCooling(all, now: now) }
         var retries = state.config.requestRetry
+        var tried = Set<String>()
         var last: Response? = nil
         var n = 0
         while !queue.isEmpty {
             let candidate = queue.removeFirst()
             n += 1
+            tried.insert(candidate.credential.id + "|" + candidate.upstreamModel)
             if state.config.debug {
                 logger.info("route \(model) → \(candidate.credential.label) (\(candidate.credential.provider.dialect), model \(candidate.upstreamModel)), attempt \(n)")
             }
             switch await attempt(candidate) {
             case .done(let response):
-                health.succeeded(candidate.credential, model: model)
+                health.succeeded(candidate.credential, model: candidate.upstreamModel)
                 return response
+            case .unavailable(let why):
+                logger.warning("skipping \(candidate.credential.label): \(why)")
+                last = await replies.error(503, "server", "no usable credential for model \(model): \(why)")
             case .unreachable(let why):
                 logger.warning("upstream \(candidate.credential.label) unreachable: \(why)")
                 last = await replies.error(502, "server", "upstream \(candidate.credential.provider.id) unreachable: \(why)")
@@ -133,17 +136,32 @@ struct Attempts: Sendable {
                 logger.info("upstream \(candidate.credential.label) answered \(status) (\(info.type))")
                 last = Replies.response(reply)
                 if status == 429 || info.type == "rate_limit" || info.type == "quota" {
-                    // Quota on this credential for this model: cool it and try
-                    // another candidate (switch-project semantics).
-                    let wait = health.cool(candidate.credential, model: model, seconds: info.retryAfter, reason: "rate limited (\(status))", now: Clock.nanoseconds())
-                    logger.info("cooling \(candidate.credential.label) for \(model): \(Int(wait)) s")
+                    // Quota on this credential for this model: cool the pair, then
+                    // try a preview model on the same account (switch-preview-model)
+                    // or another account (switch-project).
+                    let wait = health.cool(candidate.credential, model: candidate.upstreamModel, seconds: info.retryAfter,
+                                           reason: "rate limited (\(status))", now: Clock.nanoseconds())
+                    logger.info("cooling \(candidate.credential.label) for \(candidate.upstreamModel): \(Int(wait)) s")
+                    if state.config.quotaExceeded.switchPreviewModel {
+                        let now = Clock.nanoseconds()
+                        let previews = (candidate.credential.provider.previewFallback[candidate.upstreamModel] ?? [])
+                            .map { Candidate(credential: candidate.credential, upstreamModel: $0, reasoning: candidate.reasoning) }
+                            .filter { !tried.contains($0.credential.id + "|" + $0.upstreamModel) && health.remaining($0.credential, model: $0.upstreamModel, now: now) == 0 }
+                        if let next = previews.first {
+                            logger.info("switch-preview-model: \(candidate.upstreamModel) → \(next.upstreamModel) on \(candidate.credential.label)")
+                            queue.insert(next, at: 0)
+                            continue
+                        }
+                    }
+                    if !state.config.quotaExceeded.switchProject { return last! }
                 } else if status == 401 || status == 402 || (status == 403 && info.type == "authentication") {
-                    // A key the upstream refuses will be refused again: cool it for 30 minutes.
-                    _ = health.cool(candidate.credential, model: model, seconds: 1800, reason: "refused (\(status))", now: Clock.nanoseconds())
+                    // Refused even after a refresh (accounts): cool it for 30 minutes.
+                    _ = health.cool(candidate.credential, model: candidate.upstreamModel, seconds: 1800, reason: "refused (\(status))", now: Clock.nanoseconds())
                 } else if [403, 408, 500, 502, 503, 504].contains(status) && retries > 0 {
                     retries -= 1
                     queue.append(candidate)
-                } else {
+                } else if ![403, 408, 500, 502, 503, 504, 529].contains(status) {
+                    // A request error: another credential would fail the same way.
                     return last!
                 }
             }
@@ -152,24 +170,65 @@ struct Attempts: Sendable {
         return await replies.error(502, "server", "no upstream answered")
     }
 
-    /// One try against one candidate.
+    /// Every candidate is cooling down: 429 with the shortest wait, and a log
+    /// line saying which credentials cool until when.
+    func allCooling(_ all: [Candidate], now: UInt64) async -> Response {
+        let waits = all.map { ($0, health.remaining($0.credential, model: $0.upstreamModel, now: now)) }
+        let wait = waits.map(\.1).min() ?? 0
+        let seconds = max(1, Int((Double(wait) / 1e9).rounded(.up)))
+        let nowUnix = Clock.unixSeconds()
+        let detail = waits.map { c, w in
+            "\(c.credential.label) until \(Self.clock(nowUnix + Int((Double(w) / 1e9).rounded(.up))))"
+        }.joined(separator: ", ")
+        logger.info("every credential for \(model) is cooling down: \(detail)")
+        return await replies.error(429, "rate_limit",
+            "all credentials for model \(model) are cooling down after rate limits; retry in \(seconds) s", retryAfter: seconds)
+    }
+
+    /// `HH:MM:SS` UTC of a Unix time, for log lines.
+    static func clock(_ t: Int) -> String {
+        let d = ((t % 86400) + 86400) % 86400
+        func two(_ v: Int) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        return "\(two(d / 3600)):\(two(d / 60 % 60)):\(two(d % 60))Z"
+    }
+
+    /// The secret for one call: an API key, or the account's access token
+    /// (refreshed first when it is near expiry).
+    func credentialSecret(_ credential: Credential) async -> Result<String, AccountError> {
+        switch credential.source {
+        case .key(let k): return .success(k.revealed)
+        case .account(let file):
+            guard let accounts = state.accounts else { return .failure(AccountError(account: file, reason: "no account store")) }
+            do { return .success(try await accounts.accessToken(for: file)) } catch { return .failure(error) }
+        }
+    }
+
+    /// One try against one candidate; for accounts, a 401 is answered by one
+    /// refresh and one more try with the new token.
     func attempt(_ candidate: Candidate) async -> Outcome {
-        let provider = candidate.credential.provider
-        let bound = exchange.bound(to: provider.dialect, model: candidate.upstreamModel)
-        if call == .countTokens { return await countTokens(candidate, bound) }
-        let body: [UInt8]
+        let credential = candidate.credential
+        let provider = credential.provider
+        let secret: String
+        switch await credentialSecret(credential) {
+        case .success(let s): secret = s
+        case .failure(let e): return .unavailable(e.description)
+        }
+        let bound = exchange.bound(to: provider.dialect, model: candidate.upstreamModel, patch: provider.patch,
+                                   account: credential.accountFields, headers: forwarded(provider), reasoning: candidate.reasoning)
+        if call == .countTokens { return await countTokens(candidate, bound, secret: secret) }
+        let encoded: EncodedRequest
         do {
-            if provider.dialect == exchange.client, provider.patch == nil, let scan {
+            if provider.dialect == exchange.client, provider.patch == nil, candidate.reasoning == nil, let scan {
                 // Same dialect: the client's own bytes, with the upstream's model
                 // name spliced in when an alias differs from it.
                 if let key = modelKey, scan.string(key) != candidate.upstreamModel,
                    let spliced = scan.replacing(key, withString: candidate.upstreamModel) {
-                    body = spliced
+                    encoded = EncodedRequest(body: spliced, headers: [])
                 } else {
-                    body = clientBody
+                    encoded = EncodedRequest(body: clientBody, headers: [])
                 }
             } else {
-                body = try await bound.encodeRequest(from: clientBody, patch: provider.patch)
+                encoded = try await bound.encodeUpstream(from: clientBody)
             }
         } catch let e as RuleInputError {
             return .done(await replies.error(400, "invalid_request", e.description))
@@ -178,16 +237,48 @@ struct Attempts: Sendable {
         } catch {
             return .done(await replies.error(500, "server", "\(error)"))
         }
-        guard let request = UpstreamCall.request(candidate, operation: stream ? "stream" : "generate", body: body, stream: stream,
-                                                 clientHeaders: clientHeaders) else {
+        let outcome = await send(candidate, bound, encoded, secret: secret)
+        guard case .upstreamError(401, _, _) = outcome, case .account(let file) = credential.source, let accounts = state.accounts else {
+            return outcome
+        }
+        logger.info("\(credential.label) answered 401: refreshing its token and trying once more")
+        do {
+            let fresh = try await accounts.refreshAfterRejection(id: file, rejected: secret)
+            return await send(candidate, bound, encoded, secret: fresh)
+        } catch {
+            logger.warning("\(credential.label): \(error)")
+            return outcome
+        }
+    }
+
+    /// Client headers the provider forwards, lower-cased (`$ctx.headers` for patches).
+    func forwarded(_ provider: ProviderSpec) -> [String: String] {
+        var out: [String: String] = [:]
+        for name in provider.forwardHeaders {
+            for (k, v) in clientHeaders where k.lowercased() == name.lowercased() { out[name.lowercased()] = v }
+        }
+        return out
+    }
+
+    /// Sends one encoded request and reads the answer: a stream relayed to a
+    /// streaming client, a stream folded into one reply for a non-stream
+    /// client of a stream-only upstream, or a plain reply.
+    func send(_ candidate: Candidate, _ bound: Exchange, _ encoded: EncodedRequest, secret: String) async -> Outcome {
+        let provider = candidate.credential.provider
+        let upstreamStreams = stream || provider.streamOnly
+        guard let request = UpstreamCall.request(candidate, operation: upstreamStreams ? "stream" : "generate", body: encoded.body,
+                                                 stream: upstreamStreams, clientHeaders: clientHeaders, secret: secret,
+                                                 patchHeaders: encoded.headers) else {
             return .done(await replies.error(500, "server", "provider \(provider.id) has no generate operation"))
         }
         log?.upstreamRequest(request)
-        if stream { return await StreamRelay(attempts: self, bound: bound).run(request) }
+        let options = state.transportOptions(for: candidate.credential)
+        if stream { return await StreamRelay(attempts: self, bound: bound, options: options).run(request) }
+        if upstreamStreams { return await collectStream(request, bound, options: options) }
 
         let head: UpstreamHead, reply: [UInt8]
         do {
-            (head, reply) = try await path.transport.send(request, options: state.transportOptions)
+            (head, reply) = try await path.transport.send(request, options: options)
         } catch {
             return .unreachable(error.description)
         }
@@ -202,11 +293,41 @@ struct Attempts: Sendable {
         }
     }
 
+    /// A non-stream client of a stream-only upstream: read the whole stream,
+    /// then fold it into one reply (`lib/collect.jq`). A stream that carries
+    /// an error, or ends before its terminator, is an upstream error the loop
+    /// can fail over on.
+    func collectStream(_ request: UpstreamRequest, _ bound: Exchange, options: TransportOptions) async -> Outcome {
+        let head: UpstreamHead, bytes: [UInt8]
+        do {
+            let (h, body) = try await path.transport.start(request, options: options)
+            head = h
+            bytes = try await body.collect()
+        } catch {
+            return .unreachable(error.description)
+        }
+        log?.upstreamResponse(status: head.status, body: bytes)
+        if head.status >= 300 { return await upstreamError(bound, head: head, body: bytes) }
+        var parser = SSEParser()
+        let events = parser.feed(bytes) + parser.finish()
+        do {
+            let reply = try await bound.collect(events)
+            log?.clientResponse(status: reply.status, body: reply.body)
+            if reply.status >= 400 {
+                let type = reply.status == 429 ? "rate_limit" : reply.status >= 500 ? "server" : "invalid_request"
+                return .upstreamError(status: reply.status, info: UpstreamErrorInfo(status: reply.status, type: type, message: "", retryAfter: nil), reply: reply)
+            }
+            return .done(Replies.response(reply))
+        } catch {
+            return .done(await replies.error(502, "server", "the upstream's stream could not be translated: \(error)"))
+        }
+    }
+
     func upstreamError(_ bound: Exchange, head: UpstreamHead, body: [UInt8]) async -> Outcome {
         do {
             let (info, reply) = try await bound.examineError(status: head.status, headers: head.headers, body: body)
             log?.clientResponse(status: reply.status, body: reply.body)
-            return .upstreamError(status: head.status, info: info, reply: reply)
+            return .upstreamError(status: info.status, info: info, reply: reply)
         } catch {
             return .done(await replies.error(502, "server", "upstream error \(head.status) could not be translated: \(error)"))
         }
@@ -214,17 +335,18 @@ struct Attempts: Sendable {
 
     /// Count tokens: the upstream's count operation when it has one, else a
     /// local estimate (`lib/estimate.jq`).
-    func countTokens(_ candidate: Candidate, _ bound: Exchange) async -> Outcome {
+    func countTokens(_ candidate: Candidate, _ bound: Exchange, secret: String) async -> Outcome {
         do {
             guard candidate.credential.provider.operation("count") != nil else {
                 return .done(Replies.json(200, try await bound.estimateCountReply()))
             }
-            let body = try await bound.encodeCountRequest()
-            guard let request = UpstreamCall.request(candidate, operation: "count", body: body, stream: false, clientHeaders: clientHeaders) else {
+            let encoded = try await bound.encodeCountRequest()
+            guard let request = UpstreamCall.request(candidate, operation: "count", body: encoded.body, stream: false, clientHeaders: clientHeaders,
+                                                     secret: secret, patchHeaders: encoded.headers) else {
                 return .done(Replies.json(200, try await bound.estimateCountReply()))
             }
             let (head, reply): (UpstreamHead, [UInt8])
-            do { (head, reply) = try await path.transport.send(request, options: state.transportOptions) } catch { return .unreachable(error.description) }
+            do { (head, reply) = try await path.transport.send(request, options: state.transportOptions(for: candidate.credential)) } catch { return .unreachable(error.description) }
             if head.status >= 300 { return await upstreamError(bound, head: head, body: reply) }
             return .done(Replies.json(200, try await bound.translateCountReply(reply)))
         } catch let e as RuleRuntimeError {

@@ -16,13 +16,14 @@ import UpstreamTransport
 struct StreamRelay: Sendable {
     let attempts: Attempts
     let bound: Exchange
+    let options: TransportOptions
 
-    var passthrough: Bool { bound.client == bound.upstream }
+    var passthrough: Bool { bound.relaysVerbatim }
 
     func run(_ request: UpstreamRequest) async -> Attempts.Outcome {
         let head: UpstreamHead, body: UpstreamBody
         do {
-            (head, body) = try await attempts.path.transport.start(request, options: attempts.state.transportOptions)
+            (head, body) = try await attempts.path.transport.start(request, options: options)
         } catch {
             return .unreachable(error.description)
         }

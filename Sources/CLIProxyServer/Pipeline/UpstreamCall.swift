@@ -7,23 +7,33 @@ import UpstreamTransport
 enum UpstreamCall {
     static let userAgent = "cliproxy/\(CLIProxyInfo.version)"
 
+    /// `secret` is the API key or the account's access token; `patchHeaders`
+    /// come from the provider patch's `headers` hook and replace same-named
+    /// fixed or forwarded headers.
     static func request(_ candidate: Candidate, operation: String, body: [UInt8], stream: Bool,
-                        clientHeaders: [(String, String)]) -> UpstreamRequest? {
+                        clientHeaders: [(String, String)], secret: String,
+                        patchHeaders: [(String, String)] = []) -> UpstreamRequest? {
         let c = candidate.credential
         guard let op = c.provider.operation(operation) else { return nil }
         var url = c.baseURL + op.path.replacing("{model}", with: percentEncode(candidate.upstreamModel))
         var headers: [(String, String)] = [("content-type", "application/json"),
                                            ("accept", stream ? "text/event-stream" : "application/json"),
                                            ("user-agent", userAgent)]
-        for (k, v) in c.provider.headers.sorted(by: { $0.key < $1.key }) { headers.append((k.lowercased(), v)) }
-        for name in c.provider.forwardHeaders {
-            for (k, v) in clientHeaders where k.lowercased() == name.lowercased() { headers.append((name.lowercased(), v)) }
+        func set(_ name: String, _ value: String) {
+            let n = name.lowercased()
+            headers.removeAll { $0.0 == n }
+            headers.append((n, value))
         }
-        let key = c.secret.revealed
-        if !key.isEmpty {
-            if let h = c.provider.auth.header { headers.append((h.lowercased(), key)) }
-            if c.provider.auth.bearer == true { headers.append(("authorization", "Bearer " + key)) }
-            if let q = c.provider.auth.query { url += (url.contains("?") ? "&" : "?") + q + "=" + percentEncode(key) }
+        for (k, v) in c.provider.headers.sorted(by: { $0.key < $1.key }) { set(k, v) }
+        for name in c.provider.forwardHeaders {
+            for (k, v) in clientHeaders where k.lowercased() == name.lowercased() { set(name, v) }
+        }
+        for (k, v) in c.extraHeaders.sorted(by: { $0.key < $1.key }) { set(k, v) }
+        for (k, v) in patchHeaders { set(k, v) }
+        if !secret.isEmpty {
+            if let h = c.provider.auth.header { set(h, secret) }
+            if c.provider.auth.bearer == true { set("authorization", "Bearer " + secret) }
+            if let q = c.provider.auth.query { url += (url.contains("?") ? "&" : "?") + q + "=" + percentEncode(secret) }
         }
         return UpstreamRequest(method: op.method ?? (body.isEmpty ? "GET" : "POST"), url: url, headers: headers, body: body)
     }

@@ -5,6 +5,8 @@ import RuleEngine
 public struct Candidate: Sendable {
     public var credential: Credential
     public var upstreamModel: String
+    /// A reasoning override from a model alias (JSON object text), for `$ctx.reasoning`.
+    public var reasoning: String? = nil
 }
 
 /// Model name → candidates, in round-robin order per model.
@@ -26,16 +28,25 @@ public struct ModelRouter: Sendable {
 
     /// Every credential that serves `model`, rotated so that successive
     /// requests for the same model start at successive credentials.
+    /// Credentials with a higher `priority` come first; round-robin applies
+    /// within each priority.
     public func candidates(for model: String) -> [Candidate] {
-        let all = credentials.compactMap { c in c.upstreamModel(for: model).map { Candidate(credential: c, upstreamModel: $0) } }
+        let all = credentials.compactMap { c in
+            c.resolve(model).map { Candidate(credential: c, upstreamModel: $0.model, reasoning: $0.reasoning) }
+        }
         guard all.count > 1 else { return all }
         let start = health.nextCursor(for: model) % all.count
-        return Array(all[start...] + all[..<start])
+        let rotated = Array(all[start...] + all[..<start])
+        guard rotated.contains(where: { $0.credential.priority != rotated[0].credential.priority }) else { return rotated }
+        return rotated.enumerated().sorted { a, b in
+            a.element.credential.priority != b.element.credential.priority
+                ? a.element.credential.priority > b.element.credential.priority : a.offset < b.offset
+        }.map(\.element)
     }
 
     /// Is `model` one some provider serves, even without a credential?
     public func isKnown(_ model: String) -> Bool {
-        catalog.providers.values.contains { !$0.template && $0.serves(model) }
+        catalog.providers.values.contains { !$0.template && $0.resolve(model) != nil }
     }
 
     /// The models clients can use: those of providers with a credential.
@@ -43,7 +54,7 @@ public struct ModelRouter: Sendable {
         var seen = Set<String>()
         var out: [(String, String)] = []
         for c in credentials {
-            for m in c.provider.models where !seen.contains(m) {
+            for m in c.provider.models + c.provider.modelAliases.keys.sorted() where !seen.contains(m) && c.resolve(m) != nil {
                 seen.insert(m)
                 out.append((m, c.provider.id))
             }

@@ -1,3 +1,4 @@
+import Accounts
 import Logging
 import ProxyConfig
 import RuleEngine
@@ -7,8 +8,9 @@ import Synchronization
 import Glibc
 #endif
 
-/// Hot reload: watches the config file and the rules folder (inotify), and
-/// on a change builds a new snapshot beside the current one. A valid change
+/// Hot reload: watches the config file, the rules folder and the auth
+/// directory (inotify), and on a change builds a new snapshot beside the
+/// current one. A valid change
 /// is swapped in atomically — requests in flight finish on the old snapshot;
 /// an invalid one is refused with the reason (file and line) and the old one
 /// keeps serving.
@@ -34,10 +36,12 @@ struct Reloader: Service {
         }
     }
 
-    /// Watches the config file's folder and every folder of the rules.
+    /// Watches the config file's folder, every folder of the rules, and the
+    /// auth directory.
     func watch(_ w: FileWatcher) {
         let state = store.state
         w.watch(ServerState.directory(of: FileSystem.absolute(state.configPath)))
+        if state.accounts != nil { w.watch(FileSystem.absolute(state.config.authDirPath)) }
         let root = state.rules.source.root
         w.watch(root)
         for rel in FileSystem.walk(root) {
@@ -51,6 +55,10 @@ struct Reloader: Service {
         let rulesRoot = old.rules.source.root
         let configChanged = changed.contains(configFile)
         var rulesChanged = changed.contains { $0 == rulesRoot || $0.hasPrefix(rulesRoot + "/") }
+        let authDir = FileSystem.absolute(old.config.authDirPath)
+        if let accounts = old.accounts, changed.contains(where: { $0 == authDir || $0.hasPrefix(authDir + "/") }) {
+            reloadAccounts(accounts)
+        }
         guard configChanged || rulesChanged else { return }
 
         var config = old.config
@@ -63,6 +71,9 @@ struct Reloader: Service {
                 if c.port != old.config.port || c.host != old.config.host {
                     logger.warning("port or host changed in \(old.configPath): restart cliproxy to listen there")
                 }
+                if c.authDirPath != old.config.authDirPath {
+                    logger.warning("auth-dir changed in \(old.configPath): restart cliproxy to read accounts from \(c.authDirPath)")
+                }
                 config = c
                 let newRoot = ServerState.rulesDirectory(explicit: rulesOverride, config: c, configPath: old.configPath)
                 if newRoot != rulesRoot { rulesChanged = true }
@@ -73,7 +84,8 @@ struct Reloader: Service {
             do {
                 let rules = try await RuleSet.build(root: root)
                 let catalog = try ProviderCatalog.load(rulesRoot: root, files: rules.source.providerFiles)
-                store.update { _ in ServerState(config: config, configPath: old.configPath, rules: rules, catalog: catalog, health: store.health) }
+                old.accounts?.specs(ServerState.oauthSpecs(catalog: catalog, config: config))
+                store.update { _ in ServerState(config: config, configPath: old.configPath, rules: rules, catalog: catalog, health: store.health, accounts: old.accounts) }
                 logger.info("rules reloaded from \(root) (\(rules.dialects.count) dialects, \(Int(rules.buildMilliseconds)) ms)")
                 return
             } catch {
@@ -81,9 +93,24 @@ struct Reloader: Service {
             }
         }
         if config != old.config {
+            old.accounts?.specs(ServerState.oauthSpecs(catalog: old.catalog, config: config))
             store.update { $0.with(config: config, health: store.health) }
             logger.info("config reloaded from \(old.configPath)")
         }
     }
-}
 
+    /// Rereads the auth directory; when an account was added, changed or
+    /// removed, the router is rebuilt with the accounts as they are now.
+    /// (A token refresh rewrites its file with content the store already
+    /// holds, which changes nothing here.)
+    func reloadAccounts(_ accounts: AccountStore) {
+        let report = accounts.reload()
+        guard !report.isEmpty else { return }
+        store.update { $0.rebuilt(health: store.health) }
+        var parts: [String] = []
+        if !report.added.isEmpty { parts.append("added \(report.added.joined(separator: ", "))") }
+        if !report.changed.isEmpty { parts.append("changed \(report.changed.joined(separator: ", "))") }
+        if !report.removed.isEmpty { parts.append("removed \(report.removed.joined(separator: ", "))") }
+        logger.info("accounts reloaded: \(parts.joined(separator: "; "))")
+    }
+}

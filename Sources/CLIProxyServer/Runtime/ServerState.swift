@@ -1,3 +1,4 @@
+import Accounts
 import Logging
 import ProxyConfig
 import RuleEngine
@@ -17,6 +18,9 @@ public struct ServerState: Sendable {
     public let rules: RuleSet
     public let catalog: ProviderCatalog
     public let router: ModelRouter
+    /// The signed-in accounts of `auth-dir` (long-lived: the same store is
+    /// carried into every new snapshot; its accounts are read at build time).
+    public let accounts: AccountStore?
 
     /// How upstream calls connect and time out.
     public var transportOptions: TransportOptions {
@@ -26,26 +30,54 @@ public struct ServerState: Sendable {
                          headTimeout: Self.seconds(config.streamIdleTimeout))
     }
 
+    /// The transport options of one credential: its own proxy (`direct` or
+    /// `none` for no proxy) wins over the config's.
+    public func transportOptions(for credential: Credential) -> TransportOptions {
+        var o = transportOptions
+        if let p = credential.proxyURL { o.proxyURL = ["direct", "none"].contains(p) ? nil : p }
+        return o
+    }
+
     static func seconds(_ d: Duration) -> Double {
         Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
     }
 
-    public init(config: ProxyConfig, configPath: String, rules: RuleSet, catalog: ProviderCatalog, health: CredentialHealth) {
+    public init(config: ProxyConfig, configPath: String, rules: RuleSet, catalog: ProviderCatalog, health: CredentialHealth,
+                accounts: AccountStore? = nil) {
         self.config = config
         self.configPath = configPath
         self.rules = rules
         self.catalog = catalog
-        self.router = ModelRouter(credentials: Credential.all(config: config, catalog: catalog), catalog: catalog, health: health)
+        self.accounts = accounts
+        self.router = ModelRouter(credentials: Credential.all(config: config, catalog: catalog, accounts: accounts?.accounts ?? []),
+                                  catalog: catalog, health: health)
     }
 
     /// The same rules with another config (a config reload).
     public func with(config: ProxyConfig, health: CredentialHealth) -> ServerState {
-        ServerState(config: config, configPath: configPath, rules: rules, catalog: catalog, health: health)
+        ServerState(config: config, configPath: configPath, rules: rules, catalog: catalog, health: health, accounts: accounts)
     }
 
     /// The same config with other rules (a rules reload).
     public func with(rules: RuleSet, catalog: ProviderCatalog, health: CredentialHealth) -> ServerState {
-        ServerState(config: config, configPath: configPath, rules: rules, catalog: catalog, health: health)
+        ServerState(config: config, configPath: configPath, rules: rules, catalog: catalog, health: health, accounts: accounts)
+    }
+
+    /// The same config and rules, with the accounts as the store now holds them.
+    public func rebuilt(health: CredentialHealth) -> ServerState {
+        ServerState(config: config, configPath: configPath, rules: rules, catalog: catalog, health: health, accounts: accounts)
+    }
+
+    /// Login and refresh settings by provider id: each provider's `oauth`
+    /// section with the config's `upstreams.<id>` endpoint overrides.
+    public static func oauthSpecs(catalog: ProviderCatalog, config: ProxyConfig) -> [String: OAuthSpec] {
+        var out: [String: OAuthSpec] = [:]
+        for (id, p) in catalog.providers {
+            guard let spec = p.oauth else { continue }
+            let u = config.upstreams[id]
+            out[id] = spec.overriding(authURL: u?.authURL, tokenURL: u?.tokenURL, deviceURL: u?.deviceURL)
+        }
+        return out
     }
 
     /// The rules folder: `--rules` when given, else `rules-dir` from the config
@@ -76,7 +108,7 @@ public struct ServerState: Sendable {
 
     /// Loads config and rules from disk.
     public static func load(configPath: String, rulesDir: String?, health: CredentialHealth, threads: Int? = nil,
-                            logger: Logger) async throws -> ServerState {
+                            logger: Logger, transport: UpstreamTransport? = nil) async throws -> ServerState {
         let config: ProxyConfig
         switch ProxyConfig.load(path: configPath) {
         case .success(let (c, warnings)):
@@ -88,7 +120,27 @@ public struct ServerState: Sendable {
         let root = rulesDirectory(explicit: rulesDir, config: config, configPath: configPath)
         let rules = try await RuleSet.build(root: root, threads: threads)
         let catalog = try ProviderCatalog.load(rulesRoot: root, files: rules.source.providerFiles)
-        return ServerState(config: config, configPath: configPath, rules: rules, catalog: catalog, health: health)
+        let accounts = makeAccountStore(config: config, catalog: catalog, transport: transport ?? UpstreamTransport(), logger: logger)
+        return ServerState(config: config, configPath: configPath, rules: rules, catalog: catalog, health: health, accounts: accounts)
+    }
+
+    /// The account store of `auth-dir`, loaded once. Broken files are
+    /// skipped with a warning naming them (the store logs them).
+    static func makeAccountStore(config: ProxyConfig, catalog: ProviderCatalog, transport: UpstreamTransport, logger: Logger) -> AccountStore {
+        let base = TransportOptions(proxyURL: config.proxyURL.isEmpty ? nil : config.proxyURL, connectTimeout: seconds(config.connectTimeout),
+                                    idleReadTimeout: 60, totalTimeout: 60)
+        let store = AccountStore(directory: AuthDirectory(path: config.authDirPath), specs: oauthSpecs(catalog: catalog, config: config),
+                                 transport: transport,
+                                 options: { file in
+                                     var o = base
+                                     if let p = file.proxyURL { o.proxyURL = ["direct", "none"].contains(p) ? nil : p }
+                                     return o
+                                 },
+                                 clock: { Double(Clock.unixSeconds()) }, logger: logger)
+        try? AuthDirectory(path: config.authDirPath).ensureExists()  // watched for new accounts from the start
+        let report = store.reload()
+        if !report.added.isEmpty { logger.info("\(report.added.count) account(s) in \(config.authDirPath)") }
+        return store
     }
 }
 

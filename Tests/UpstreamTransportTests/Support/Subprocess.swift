@@ -10,6 +10,8 @@ import Darwin
 final class ChildProcess: @unchecked Sendable {
     let pid: pid_t
     private var stdinFD: Int32
+    private var reaped = false
+    private var reapedStatus: Int32 = 0
     let stdoutFD: Int32
 
     /// Starts `argv[0]`, searched on PATH. Nil when it cannot be started.
@@ -58,11 +60,20 @@ final class ChildProcess: @unchecked Sendable {
 
     /// Exit status after the child ended on its own.
     func wait() -> Int32 {
+        guard !reaped else { return reapedStatus }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         closeStdin()
         close(stdoutFD)
-        return (status >> 8) & 0xFF
+        reaped = true
+        reapedStatus = (status >> 8) & 0xFF
+        return reapedStatus
+    }
+
+    /// Writes one line to the child's stdin.
+    func writeLine(_ line: String) {
+        let bytes = Array((line + "\n").utf8)
+        _ = bytes.withUnsafeBytes { write(stdinFD, $0.baseAddress, $0.count) }
     }
 
     func closeStdin() {
@@ -70,7 +81,11 @@ final class ChildProcess: @unchecked Sendable {
     }
 
     /// Ends a child (SIGKILL: the test runner may have SIGTERM blocked, and that is inherited).
+    /// A no-op once the child was waited for, so tests can `defer` it: a
+    /// failed expectation must not leave a child holding the runner's pipes.
     func terminate() {
+        guard !reaped else { return }
+        reaped = true
         closeStdin()
         kill(pid, SIGKILL)
         var status: Int32 = 0

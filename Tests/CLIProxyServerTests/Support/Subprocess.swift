@@ -1,0 +1,1 @@
+../../UpstreamTransportTests/Support/Subprocess.swift
