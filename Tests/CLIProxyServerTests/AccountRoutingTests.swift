@@ -231,6 +231,37 @@ import Glibc
         #expect(list.contains("\"gpt-5-minimal\"") && list.contains("\"gpt-5\""), "\(list.prefix(300))")
     }
 
+    /// One account of each kind lists the models the existing product
+    /// documents, in both list dialects; `upstreams.qwen.base-url` wins over
+    /// the account's own `resource_url` (which points nowhere here).
+    @Test func signedInAccountsListTheirModelsAndAnOverrideWinsOverResourceURL() async throws {
+        let up = FakeUpstream { _ in .json(200, Repo.fixture("openai-openai", "text", "upstream_response.json")) }
+        try await up.start()
+        defer { up.stop() }
+        let server = try await TestServer(yaml: "port: 8317\nupstreams:\n  qwen:\n    base-url: \(up.url)/v1\n", authFiles: [
+            "gemini-g@example.com-proj-1.json": Accounts.gemini(),
+            "codex-c@example.com-plus.json": Accounts.codex(),
+            "claude-a@example.com.json": Accounts.claude(),
+            "qwen-q.json": Accounts.qwen(resource: "127.0.0.1:1"),
+        ])
+        defer { server.stop() }
+        let client = Client(base: server.base)
+        let (status, _, list) = try await client.call("/v1/models", method: "GET")
+        #expect(status == 200)
+        for model in ["gemini-2.5-pro", "gemini-2.5-flash", "gpt-5", "gpt-5-minimal", "gpt-5-low", "gpt-5-medium", "gpt-5-high",
+                      "claude-opus-4-1-20250805", "claude-opus-4-20250514", "claude-sonnet-4-20250514",
+                      "claude-3-7-sonnet-20250219", "claude-3-5-haiku-20241022", "qwen3-coder-plus", "qwen3-coder-flash"] {
+            #expect(list.contains("\"\(model)\""), "\(model) missing from /v1/models")
+        }
+        let (_, _, gemini) = try await client.call("/v1beta/models", method: "GET")
+        #expect(gemini.contains("models/gemini-2.5-pro"), "\(gemini.prefix(300))")
+
+        let (asked, _, text) = try await client.call("/v1/chat/completions", #"{"model":"qwen3-coder-plus","messages":[{"role":"user","content":"hi"}]}"#)
+        #expect(asked == 200, "\(text)")
+        #expect(up.requests.first?.path == "/v1/chat/completions")
+        #expect(up.requests.first?.header("authorization") == "Bearer qwen-at")
+    }
+
     @Test func codeAssistRelayPoolsGenerateAndRelaysTheRest() async throws {
         let up = FakeUpstream { r in
             if r.path.hasPrefix("/v1internal:streamGenerateContent") {
