@@ -21,8 +21,43 @@ def _allowed:
    parallel_tool_calls: true, reasoning: true, store: true, stream: true, include: true,
    prompt_cache_key: true, text: true, service_tier: true};
 
+# 4.3: the backend refuses tool names longer than 64 characters, which MCP
+# tools reach easily (mcp__<server>__<tool>). A long name is sent short —
+# mcp__<server>__<tool> becomes mcp__<tool>, cut to 64 — with _1, _2, … on a
+# collision, and every name in the answer is mapped back. The map is not
+# stored anywhere: it is a function of the names in the client's request
+# ($ctx.request, read without knowing its dialect: every string `name`),
+# so the request and the answer compute the same one. Short names are
+# never touched; with none longer than 64 the map is empty.
+def _cut($n): .[:$n];
+def _short:
+  (if startswith("mcp__") then (split("__") | if length >= 3 then "mcp__" + .[-1] else join("__") end) else . end) | _cut(64);
+def _name_map($ctx):
+  ([$ctx.request | .. | objects | .name? | strings] | unique) as $all
+  | reduce ($all[] | select(length > 64)) as $long
+      ({long: {}, used: ($all | map(select(length <= 64)) | map({key: ., value: true}) | from_entries)};
+       .used as $used
+       | ($long | _short) as $base
+       | (first(range(0; 10000) as $i
+                | (if $i == 0 then $base else ($base | _cut(64 - ($i | tostring | length) - 1)) + "_" + ($i | tostring) end)
+                | select(. as $c | $used[$c] != true))) as $pick
+       | .long[$long] = $pick | .used[$pick] = true)
+  | .long;
+
+# The map's reverse (short → long), for answers.
+def _long_names($ctx): _name_map($ctx) | to_entries | map({key: .value, value: .key}) | from_entries;
+
+# Renames a `name` by the map; anything else is left as it is.
+def _rename($map): if type == "object" and (.name | type) == "string" and $map[.name] != null then .name = $map[.name] else . end;
+
 def request($ctx):
-  with_entries(select(_allowed[.key] == true))
+  _name_map($ctx) as $short
+  | with_entries(select(_allowed[.key] == true))
+  | (if $short == {} then .
+     else (if (.tools | type) == "array" then .tools |= map(_rename($short)) else . end)
+          | (if (.tool_choice | type) == "object" then .tool_choice |= _rename($short) else . end)
+          | (if (.input | type) == "array" then .input |= map(if type == "object" and .type == "function_call" then _rename($short) else . end) else . end)
+     end)
   | (if .service_tier != "priority" then del(.service_tier) else . end)
   # 4.3: `instructions` must be present; "" is accepted (never a fake prompt)
   | (if (.instructions | type) != "string" then setpath(["instructions"]; "") else . end)
@@ -67,6 +102,17 @@ def headers($ctx):
    "openai-beta": "responses=experimental",
    "originator": ($ctx.headers.originator // "cliproxy"),
    "session_id": ($ctx.headers.session_id // (.prompt_cache_key | if type == "string" and . != "" then . else null end))};
+
+# Events that carry a function call's name (4.3, the long-name map above):
+# an output item added or done, and the completed response's output. Other
+# events — nearly all of a stream — pass after one type test.
+def event($ctx):
+  if (.data | type) != "object" then .
+  elif (.data.item | type) == "object" and .data.item.type == "function_call" then
+    _long_names($ctx) as $long | if $long == {} then . else .data.item |= _rename($long) end
+  elif (.data.response.output | type) == "array" and any(.data.response.output[]; type == "object" and .type == "function_call") then
+    _long_names($ctx) as $long | if $long == {} then . else .data.response.output |= map(_rename($long)) end
+  else . end;
 
 # resets_at, resets_in_seconds: a number, or a numeric string; anything else is no delay.
 def _number: if type == "number" then . elif type == "string" then (tonumber? // null) else null end;

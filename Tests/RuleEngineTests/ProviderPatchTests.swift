@@ -258,7 +258,7 @@ import CJQ
         #expect(FixtureSuite.patchTarget("claude-oauth", in: source) == .init(patch: "claude-oauth", provider: "claude", dialect: "claude", streamOnly: false))
         #expect(FixtureSuite.patchTarget("qwen", in: source)?.dialect == "openai")
         #expect(FixtureSuite.patchTarget("no-such-patch", in: source) == nil)
-        for (patch, hooks) in [("gemini-cli", ["request", "response", "event", "count_request", "error"]), ("codex", ["request", "headers", "error"]),
+        for (patch, hooks) in [("gemini-cli", ["request", "response", "event", "count_request", "error"]), ("codex", ["request", "headers", "event", "error"]),
                                ("claude-oauth", ["request", "headers", "count_request"]), ("qwen", ["request", "error"])] {
             #expect(source.patches[patch] == Set(hooks), "\(patch)")
         }
