@@ -2,7 +2,7 @@
 # Both install what they need on a fresh Debian machine.
 
 SWIFT       ?= swift
-DEB_PACKAGES = libjq-dev libonig-dev libcurl4-openssl-dev libyaml-dev jq
+DEB_PACKAGES = libjq-dev libonig-dev libcurl4-openssl-dev libyaml-dev libsqlite3-dev libcrypt-dev jq
 VENV         = .venv
 PY           = $(VENV)/bin/python
 CLIPROXY     = .build/debug/cliproxy

@@ -23,6 +23,8 @@ let package = Package(
         .systemLibrary(name: "CJQ", path: "Sources/CJQ", providers: [.apt(["libjq-dev"])]),
         .systemLibrary(name: "CYAML", path: "Sources/CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         .systemLibrary(name: "CCurl", path: "Sources/CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CCrypt", path: "Sources/CCrypt", pkgConfig: "libcrypt", providers: [.apt(["libcrypt-dev"])]),
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
 
         // The translation engine: compiles Rules/ through libjq and runs it off Swift's cooperative pool.
         .target(name: "RuleEngine", dependencies: ["CJQ"]),
@@ -39,11 +41,20 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]),
+        // Per-request usage rows in SQLite, written off the request path; aggregates for the management API.
+        .target(
+            name: "UsageStore",
+            dependencies: [
+                "CSQLite",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]),
         // The server: endpoints, authentication, routing, the request path, reload.
         .target(
             name: "CLIProxyServer",
             dependencies: [
-                "RuleEngine", "ProxyConfig", "UpstreamTransport", "Accounts",
+                "RuleEngine", "ProxyConfig", "UpstreamTransport", "Accounts", "CCrypt",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -61,6 +72,9 @@ let package = Package(
         // glibc's malloc statistics, for the leak tests.
         .systemLibrary(name: "CMalloc", path: "Tests/CMalloc"),
         .testTarget(name: "RuleEngineTests", dependencies: ["RuleEngine", "CJQ", "CMalloc"]),
+        .testTarget(
+            name: "UsageStoreTests",
+            dependencies: ["UsageStore", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "ProxyConfigTests", dependencies: ["ProxyConfig"]),
         .testTarget(name: "UpstreamTransportTests", dependencies: ["UpstreamTransport"]),
         .testTarget(
