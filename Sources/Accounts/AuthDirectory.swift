@@ -41,25 +41,7 @@ public struct AuthDirectory: Sendable {
         guard !name.contains("/"), !name.hasPrefix(".") else { throw WriteError(path: name, reason: "not a plain file name") }
         try ensureExists()
         let target = path + "/" + name
-        var template = Array("\(path)/.\(name).XXXXXX".utf8CString)
-        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-        guard fd >= 0 else { throw WriteError(path: target, reason: String(cString: strerror(errno))) }
-        let temp = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-        var ok = fchmod(fd, 0o600) == 0
-        var done = 0
-        while ok && done < bytes.count {
-            let n = bytes[done...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { ok = false } else { done += n }
-        }
-        if ok { ok = fsync(fd) == 0 }
-        let reason = ok ? "" : String(cString: strerror(errno))
-        close(fd)
-        guard ok, rename(temp, target) == 0 else {
-            let why = ok ? String(cString: strerror(errno)) : reason
-            unlink(temp)
-            throw WriteError(path: target, reason: why)
-        }
+        if let why = AtomicFile.write(target, bytes, mode: 0o600) { throw WriteError(path: target, reason: why) }
     }
 
     /// The names of the top-level `*.json` files, sorted.
@@ -92,5 +74,37 @@ public struct AuthDirectory: Sendable {
             if n == 0 { return out }
             out += buf[0..<n]
         }
+    }
+}
+
+/// Whole-file replacement that a reader never sees half done: a temporary
+/// file beside the target with `mode`, written, flushed, then renamed over
+/// it. Shared by credential files and config.yaml edits.
+public enum AtomicFile {
+    /// Nil on success, else the reason (strerror).
+    public static func write(_ path: String, _ bytes: [UInt8], mode: mode_t) -> String? {
+        let slash = path.lastIndex(of: "/")
+        let dir = slash.map { String(path[..<$0]) } ?? "."
+        let base = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        var template = Array("\(dir.isEmpty ? "/" : dir)/.\(base).XXXXXX".utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else { return String(cString: strerror(errno)) }
+        let temp = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        var ok = fchmod(fd, mode) == 0
+        var done = 0
+        while ok && done < bytes.count {
+            let n = bytes[done...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { ok = false } else { done += n }
+        }
+        if ok { ok = fsync(fd) == 0 }
+        let reason = ok ? "" : String(cString: strerror(errno))
+        close(fd)
+        guard ok, rename(temp, path) == 0 else {
+            let why = ok ? String(cString: strerror(errno)) : reason
+            unlink(temp)
+            return why
+        }
+        return nil
     }
 }

@@ -5,6 +5,7 @@ import NIOCore
 import ProxyConfig
 import RuleEngine
 import ServiceLifecycle
+import Synchronization
 import UpstreamTransport
 
 /// The cliproxy HTTP server: the route table of `Endpoints` over one
@@ -47,12 +48,17 @@ public final class CLIProxyServer: Sendable {
         let path = RequestPath(store: store, transport: transport, logger: logger, requestLog: RequestLog(directory: logDir))
         let router = Router(context: ProxyContext.self)
         router.middlewares.add(DialectErrors(store: store))
-        Endpoints(path: path, models: ModelLists(store: store), relay: CodeAssistRelay(store: store, transport: transport, logger: logger)).register(on: router)
+        ManagementRoutes.secureKeyAtStart(store: store, logger: logger)  // before the watcher starts
+        let reloader = Reloader(store: store, rulesOverride: rulesOverride, logger: logger)
+        if !reload { reloader.watcher.stop() }  // no watching; the management API still applies its edits through it
+        let management = ManagementRoutes(store: store, reloader: reloader, logger: logger)
+        Endpoints(path: path, models: ModelLists(store: store), relay: CodeAssistRelay(store: store, transport: transport, logger: logger),
+                  management: management).register(on: router)
         let host = Self.bindHost(state.config, logger: logger)
         let configuredPort = port ?? state.config.port
         var services: [any Service] = []
         if reload {
-            services.append(Reloader(store: store, rulesOverride: rulesOverride, logger: logger))
+            services.append(reloader)
         }
         if let accounts = state.accounts {
             services.append(AccountRefresher(accounts: accounts))
@@ -62,6 +68,44 @@ public final class CLIProxyServer: Sendable {
                            services: services,
                            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? configuredPort) },
                            logger: logger)
+    }
+}
+
+extension CLIProxyServer {
+    /// Runs the application until SIGTERM or SIGINT. Then the listener closes
+    /// at once, requests in flight (streams included) may finish for up to
+    /// `shutdown-grace-period`, and whatever still runs after that is
+    /// cancelled; either way this returns normally (exit status 0). A failure
+    /// before any signal (the port taken) is thrown.
+    public func serve(_ app: some ApplicationProtocol & Service) async throws {
+        let signalled = SignalSeen()
+        var configuration = ServiceGroupConfiguration(
+            services: [.init(service: app),
+                       // Its end must not end the group: it only takes notes.
+                       .init(service: signalled, successTerminationBehavior: .ignore)],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        configuration.maximumGracefulShutdownDuration = store.state.config.shutdownGracePeriod
+        configuration.maximumCancellationDuration = .seconds(5)
+        do {
+            try await ServiceGroup(configuration: configuration).run()
+        } catch {
+            // Past the grace period the group cancels what is left and reports
+            // it as an error: still the end the operator asked for.
+            guard signalled.seen.load(ordering: .acquiring) else { throw error }
+            logger.notice("requests still running after shutdown-grace-period were cancelled")
+        }
+        logger.info("cliproxy stopped")
+    }
+}
+
+/// Notes that a graceful shutdown began (the group's signal arrived).
+final class SignalSeen: Service, Sendable {
+    let seen = Atomic<Bool>(false)
+    func run() async throws {
+        do {
+            try await gracefulShutdown()
+            seen.store(true, ordering: .releasing)
+        } catch {}  // cancelled: the group ended without a signal
     }
 }
 

@@ -109,7 +109,7 @@ struct ConfigDecoder {
         "port", "auth-dir", "proxy-url", "request-retry", "remote-management", "quota-exceeded", "debug",
         "api-keys", "generative-language-api-key", "claude-api-key", "openai-compatibility",
         "host", "request-log", "usage-statistics-enabled", "rules-dir", "max-body-size", "connect-timeout",
-        "stream-idle-timeout", "upstreams",
+        "stream-idle-timeout", "shutdown-grace-period", "upstreams",
     ]
 
     // MARK: Reporting
@@ -403,6 +403,8 @@ struct ConfigDecoder {
                 if let v = duration(node, key) { c.connectTimeout = v }
             case "stream-idle-timeout":
                 if let v = duration(node, key) { c.streamIdleTimeout = v }
+            case "shutdown-grace-period":
+                if let v = duration(node, key) { c.shutdownGracePeriod = v }
             case "upstreams":
                 if let v = upstreams(node, key) { c.upstreams = v }
             default:

@@ -81,6 +81,11 @@ public struct ProxyConfig: Sendable, Equatable {
     /// send nothing before it is abandoned. Same forms as `connect-timeout`. Default 120 s.
     public var streamIdleTimeout: Duration = .seconds(120)
 
+    /// `shutdown-grace-period` (cliproxy addition) — on SIGTERM or SIGINT the server stops
+    /// accepting and lets requests in flight (streams included) finish for up to this long,
+    /// then exits. Default 30 s.
+    public var shutdownGracePeriod: Duration = .seconds(30)
+
     /// `upstreams` (cliproxy addition) — per-provider endpoint overrides, keyed by provider id
     /// (e.g. `gemini`, `claude`, `codex`, `qwen`): `base-url`, `auth-url`, `token-url`,
     /// `device-url`, each optional. Default none (the built-in endpoints).
@@ -269,6 +274,7 @@ extension ProxyConfig: CustomStringConvertible, CustomDebugStringConvertible, Cu
         s += "max-body-size: \(maxBodySize)\n"
         s += "connect-timeout: \(ProxyConfig.seconds(connectTimeout))\n"
         s += "stream-idle-timeout: \(ProxyConfig.seconds(streamIdleTimeout))\n"
+        s += "shutdown-grace-period: \(ProxyConfig.seconds(shutdownGracePeriod))\n"
         s += "upstreams:" + (upstreams.isEmpty ? " {}\n" : "\n")
         for id in upstreams.keys.sorted() {
             let u = upstreams[id]!

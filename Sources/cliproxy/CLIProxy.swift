@@ -28,6 +28,8 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Sign a Claude Code account in instead of serving.") var claudeLogin = false
     @Flag(help: "Sign a Qwen Code account in instead of serving.") var qwenLogin = false
     @OptionGroup var loginFlags: LoginFlags
+    @Flag(help: "Refuse to start without api-keys in the config (the Docker image sets it: a container listens beyond loopback).")
+    var requireApiKeys = false
 
     func run() async throws {
         let logins: [LoginCommand.Provider] = [login ? .gemini : nil, codexLogin ? .codex : nil, claudeLogin ? .claude : nil, qwenLogin ? .qwen : nil].compactMap { $0 }
@@ -51,6 +53,10 @@ struct Serve: AsyncParsableCommand {
             printErr("cliproxy cannot start:\n\(error)")
             throw ExitCode.failure
         }
+        if requireApiKeys && state.config.apiKeys.isEmpty {
+            printErr("cliproxy will not start: --require-api-keys is set and \(config) has no api-keys.\nAdd at least one long random key under `api-keys:` (clients send it as Authorization: Bearer <key>).")
+            throw ExitCode.failure
+        }
         let server = CLIProxyServer(state: state, health: health, logger: logger, rulesOverride: rules, transport: transport)
         let credentials = state.router.credentials.count
         let app = server.application(onRunning: { port in
@@ -60,7 +66,7 @@ struct Serve: AsyncParsableCommand {
             }
         })
         do {
-            try await app.runService()
+            try await server.serve(app)
         } catch {
             printErr("cliproxy stopped: \(error)" + ("\(error)".contains("Address already in use") ? "\n(is another server on port \(state.config.port)? change `port` in \(config))" : ""))
             throw ExitCode.failure

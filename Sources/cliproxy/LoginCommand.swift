@@ -12,6 +12,9 @@ struct LoginFlags: ParsableArguments {
     @Option(name: [.customLong("callback-port"), .customLong("oauth-callback-port")],
             help: "The local port for the sign-in callback (default: 8085 Gemini, 1455 Codex, 54545 Claude).")
     var callbackPort: Int?
+    @Option(name: .customLong("callback-host"),
+            help: "The address the sign-in callback listens on (default 127.0.0.1; 0.0.0.0 in a container with the port published).")
+    var callbackHost = "127.0.0.1"
     @Option(name: .customLong("project_id"), help: "Gemini: the Google Cloud project to use (when the account has several or none).")
     var projectID: String?
 }
@@ -66,7 +69,8 @@ struct LoginCommand: AsyncParsableCommand {
         let options = TransportOptions(proxyURL: config.proxyURL.isEmpty ? nil : config.proxyURL, connectTimeout: 15,
                                        idleReadTimeout: 60, totalTimeout: 120)
         let directory = AuthDirectory(path: config.authDirPath)
-        let loginOptions = LoginOptions(noBrowser: flags.noBrowser, callbackPort: flags.callbackPort, projectID: flags.projectID)
+        let loginOptions = LoginOptions(noBrowser: flags.noBrowser, callbackPort: flags.callbackPort, callbackHost: flags.callbackHost,
+                                        projectID: flags.projectID)
         let console = TerminalConsole(), browser = SystemBrowser()
         do {
             switch provider {

@@ -139,6 +139,21 @@ func parseError(_ text: String, sourceLocation: SourceLocation = #_sourceLocatio
         #expect(c.effectiveHost == "127.0.0.1")
     }
 
+    @Test func dockerConfigListensEverywhereAndHasTheImagesRules() throws {
+        // docker/config.yaml, copied into the image as /etc/cliproxy/config.yaml.
+        let (c, warnings) = try ProxyConfig.load(path: "docker/config.yaml", home: "/root").get()
+        #expect(warnings.isEmpty)
+        #expect(c.effectiveHost == "0.0.0.0")
+        #expect(c.apiKeys.isEmpty, "the user adds keys; --require-api-keys refuses to start until then")
+        #expect(c.rulesDir == "/opt/cliproxy/Rules")
+        #expect(c.authDirPath == "/data/auth")
+    }
+
+    @Test func shutdownGracePeriodIsADuration() throws {
+        #expect(try parseOK("shutdown-grace-period: 5s\n").0.shutdownGracePeriod == .seconds(5))
+        #expect(try parseOK("").0.shutdownGracePeriod == .seconds(30))
+    }
+
     @Test(arguments: ["", "\n\n", "# just a comment\n# and another\n", "---\n", "~\n"])
     func emptyInputGivesDefaults(_ text: String) throws {
         let (c, warnings) = try parseOK(text)

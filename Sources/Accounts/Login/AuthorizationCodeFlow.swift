@@ -54,7 +54,7 @@ struct AuthorizationCodeFlow: Sendable {
         let pkce = spec.pkce ? PKCE.make(byteCount: 96) : nil
 
         let (events, sink) = AsyncStream.makeStream(of: WaitEvent.self)
-        let server = try await CallbackServer.start(port: port, path: path, expectedState: state) { answer in
+        let server = try await CallbackServer.start(host: options.callbackHost, port: port, path: path, expectedState: state) { answer in
             sink.yield(.answer(answer))
         }
         let url = Self.authorizeURL(spec: spec, base: base, redirectURI: redirectURI, state: state, challenge: pkce?.challenge)

@@ -2,7 +2,7 @@ import Hummingbird
 import Logging
 
 /// The loopback HTTP server the provider redirects the browser to:
-/// `http://localhost:<port><path>` on 127.0.0.1 only. Each request to the
+/// `http://localhost:<port><path>`, on 127.0.0.1 unless told otherwise. Each request to the
 /// callback path is judged with ``SignInAnswer``: a wrong or missing `state`
 /// gets a 400 "state mismatch" page (the login notes it and keeps waiting);
 /// a code or a provider error gets a closing page and is handed to the login
@@ -16,13 +16,13 @@ final class CallbackServer: Sendable {
     /// Starts listening; returns once the port is open. `deliver` receives
     /// every judged visit to the callback path (a code, a refusal, or a state
     /// mismatch to note).
-    static func start(port: Int, path: String, expectedState: String,
+    static func start(host: String = "127.0.0.1", port: Int, path: String, expectedState: String,
                       deliver: @escaping @Sendable (SignInAnswer) -> Void) async throws(LoginError) -> CallbackServer {
         enum Start: Sendable { case running, ended(String?) }
         let (started, signal) = AsyncStream.makeStream(of: Start.self)
         let responder = SignInCallbackResponder(path: path, expectedState: expectedState, deliver: deliver)
         let app = Application(responder: responder,
-                              configuration: .init(address: .hostname("127.0.0.1", port: port)),
+                              configuration: .init(address: .hostname(host, port: port)),
                               onServerRunning: { _ in signal.yield(.running) },
                               logger: Logger(label: "cliproxy.login.callback", factory: { _ in SwiftLogNoOpLogHandler() }))
         let task = Task {
@@ -39,7 +39,7 @@ final class CallbackServer: Sendable {
             case .running:
                 return CallbackServer(task: task)
             case .ended(let why):
-                throw portError(port: port, why: why)
+                throw portError(host: host, port: port, why: why)
             }
         }
         task.cancel()
@@ -52,10 +52,10 @@ final class CallbackServer: Sendable {
         await task.value
     }
 
-    static func portError(port: Int, why: String?) -> LoginError {
+    static func portError(host: String = "127.0.0.1", port: Int, why: String?) -> LoginError {
         let inUse = why.map { $0.lowercased().contains("in use") } ?? false
         let reason = inUse ? "the port is already in use" : (why ?? "the server stopped at once")
-        return LoginError(.portBusy, "cannot listen on 127.0.0.1:\(port) for the sign-in callback (\(reason))",
+        return LoginError(.portBusy, "cannot listen on \(host):\(port) for the sign-in callback (\(reason))",
                           suggestion: "Another program (or another login) is using the port; re-run with --callback-port <a free port>, or close that program.")
     }
 }

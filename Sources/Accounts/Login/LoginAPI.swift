@@ -10,6 +10,11 @@ public struct LoginOptions: Sendable, Equatable {
     /// Loopback port of the sign-in callback (`--callback-port`); nil: the
     /// provider's default (`OAuthSpec.callbackPort`).
     public var callbackPort: Int?
+    /// The address the callback server listens on (`--callback-host`).
+    /// 127.0.0.1 by default: only this machine's browser may deliver a code.
+    /// In a container, 0.0.0.0 lets the published port reach it (the
+    /// redirect address the provider sees stays `localhost`).
+    public var callbackHost: String
     /// Gemini: the Google Cloud project to use (`--project_id`); nil: found
     /// from Code Assist or the account's project list.
     public var projectID: String?
@@ -19,10 +24,11 @@ public struct LoginOptions: Sendable, Equatable {
     /// Every poll interval and wait is multiplied by this (tests shrink it).
     public var pollScale: Double
 
-    public init(noBrowser: Bool = false, callbackPort: Int? = nil, projectID: String? = nil,
+    public init(noBrowser: Bool = false, callbackPort: Int? = nil, callbackHost: String = "127.0.0.1", projectID: String? = nil,
                 timeout: Double = 300, pollScale: Double = 1) {
         self.noBrowser = noBrowser
         self.callbackPort = callbackPort
+        self.callbackHost = callbackHost
         self.projectID = projectID
         self.timeout = timeout
         self.pollScale = pollScale

@@ -14,6 +14,7 @@ struct Endpoints: Sendable {
     let path: RequestPath
     let models: ModelLists
     let relay: CodeAssistRelay
+    let management: ManagementRoutes
     var store: ServerStateStore { path.store }
 
     func register(on router: Router<ProxyContext>) {
@@ -39,6 +40,9 @@ struct Endpoints: Sendable {
 
         // A local Gemini CLI's Code Assist calls (`/v1internal:<method>`), loopback only.
         router.post("/{call}") { req, ctx in await relay.handle(req, context: ctx) }
+
+        // The management API (`/v0/management/*`, 404 while no secret-key is set).
+        management.register(on: router)
     }
 
     /// POST handler plus 405s in the endpoint's dialect for other methods.

@@ -18,11 +18,20 @@ struct Reloader: Service {
     let store: ServerStateStore
     let rulesOverride: String?
     let logger: Logger
+    let watcher = FileWatcher()
+
+    /// Starts watching at once, before the server accepts its first request:
+    /// the service itself may start later (services start concurrently), and
+    /// a file changed in between would otherwise go unnoticed.
+    init(store: ServerStateStore, rulesOverride: String?, logger: Logger) {
+        self.store = store
+        self.rulesOverride = rulesOverride
+        self.logger = logger
+        watch(watcher)
+    }
 
     func run() async throws {
-        let watcher = FileWatcher()
         defer { watcher.stop() }
-        watch(watcher)
         let changes = watcher.changes
         try await cancelWhenGracefulShutdown {
             var iterator = changes.makeAsyncIterator()
@@ -75,6 +84,10 @@ struct Reloader: Service {
                     logger.warning("auth-dir changed in \(old.configPath): restart cliproxy to read accounts from \(c.authDirPath)")
                 }
                 config = c
+                // A plaintext management key edited into the file is hashed and written back.
+                if let hash = ManagementKey.secure(configPath: old.configPath, config: c, logger: logger) {
+                    config.remoteManagement.secretKey = Secret(hash)
+                }
                 let newRoot = ServerState.rulesDirectory(explicit: rulesOverride, config: c, configPath: old.configPath)
                 if newRoot != rulesRoot { rulesChanged = true }
             }
