@@ -13,6 +13,10 @@ import UpstreamTransport
 public final class CLIProxyServer: Sendable {
     public let store: ServerStateStore
     public let transport: UpstreamTransport
+    /// Usage statistics kept in SQLite (`usage-statistics-enabled`).
+    public let usage: UsageRecorder
+    /// Prometheus metrics (`GET /metrics`), shared by the route and the request path.
+    public let metrics: ProxyMetrics
     let logger: Logger
     let rulesOverride: String?
 
@@ -22,7 +26,12 @@ public final class CLIProxyServer: Sendable {
         self.transport = transport
         self.logger = logger
         self.rulesOverride = rulesOverride
+        self.usage = UsageRecorder(store: store, logger: logger)
+        self.metrics = ProxyMetrics(store: store)
     }
+
+    /// Everyone told about finished requests.
+    var observers: [any RequestObserver] { [usage, metrics] }
 
     /// Where the server listens: `host` when set; else 127.0.0.1 when no
     /// client API keys are configured (anyone who can reach the port could
@@ -45,15 +54,16 @@ public final class CLIProxyServer: Sendable {
                             onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         let state = store.state
         let logDir: String? = state.config.requestLog ? ServerState.directory(of: FileSystem.absolute(state.configPath)) + "/logs" : nil
-        let path = RequestPath(store: store, transport: transport, logger: logger, requestLog: RequestLog(directory: logDir))
+        let path = RequestPath(store: store, transport: transport, logger: logger, requestLog: RequestLog(directory: logDir),
+                               observers: observers)
         let router = Router(context: ProxyContext.self)
         router.middlewares.add(DialectErrors(store: store))
         ManagementRoutes.secureKeyAtStart(store: store, logger: logger)  // before the watcher starts
         let reloader = Reloader(store: store, rulesOverride: rulesOverride, logger: logger)
         if !reload { reloader.watcher.stop() }  // no watching; the management API still applies its edits through it
-        let management = ManagementRoutes(store: store, reloader: reloader, logger: logger)
+        let management = ManagementRoutes(store: store, reloader: reloader, usage: usage, logger: logger)
         Endpoints(path: path, models: ModelLists(store: store), relay: CodeAssistRelay(store: store, transport: transport, logger: logger),
-                  management: management).register(on: router)
+                  management: management, metrics: metrics).register(on: router)
         let host = Self.bindHost(state.config, logger: logger)
         let configuredPort = port ?? state.config.port
         var services: [any Service] = []
@@ -94,6 +104,7 @@ extension CLIProxyServer {
             guard signalled.seen.load(ordering: .acquiring) else { throw error }
             logger.notice("requests still running after shutdown-grace-period were cancelled")
         }
+        usage.close()
         logger.info("cliproxy stopped")
     }
 }

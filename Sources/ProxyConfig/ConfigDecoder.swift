@@ -108,7 +108,7 @@ struct ConfigDecoder {
     static let topLevelKeys: Set<String> = [
         "port", "auth-dir", "proxy-url", "request-retry", "remote-management", "quota-exceeded", "debug",
         "api-keys", "generative-language-api-key", "claude-api-key", "openai-compatibility",
-        "host", "request-log", "usage-statistics-enabled", "rules-dir", "max-body-size", "connect-timeout",
+        "host", "request-log", "usage-statistics-enabled", "usage-statistics-path", "usage-statistics-retention-days", "rules-dir", "max-body-size", "connect-timeout",
         "stream-idle-timeout", "shutdown-grace-period", "upstreams",
     ]
 
@@ -392,6 +392,10 @@ struct ConfigDecoder {
                 if let v = bool(node, key) { c.requestLog = v }
             case "usage-statistics-enabled":
                 if let v = bool(node, key) { c.usageStatisticsEnabled = v }
+            case "usage-statistics-path":
+                if let v = string(node, key), !v.isEmpty { c.usageStatisticsPath = ProxyConfig.expandTilde(v, home: home) }
+            case "usage-statistics-retention-days":
+                if let v = int(node, key, in: 0...36500, expected: "a number of days from 0 (keep everything) to 36500") { c.usageStatisticsRetentionDays = v }
             case "rules-dir":
                 if let v = string(node, key), !v.isEmpty {
                     c.rulesDir = v

@@ -58,9 +58,22 @@ public struct ProxyConfig: Sendable, Equatable {
     /// `request-log` (cliproxy addition) — log every request and response body. Default false.
     public var requestLog: Bool = false
 
-    /// `usage-statistics-enabled` (cliproxy addition) — count requests and tokens per key and
-    /// model for the management API. Default false.
+    /// `usage-statistics-enabled` — count requests and tokens per key and model for the
+    /// management API. Default false.
     public var usageStatisticsEnabled: Bool = false
+
+    /// `usage-statistics-path` (cliproxy addition) — the SQLite file the statistics are kept
+    /// in, so they survive restarts (`~` expanded). Default nil: `usage.db` in `auth-dir`.
+    public var usageStatisticsPath: String? = nil
+
+    /// `usage-statistics-retention-days` (cliproxy addition) — rows older than this are
+    /// deleted; 0 keeps everything. Default 30.
+    public var usageStatisticsRetentionDays: Int = 30
+
+    /// Where the usage database lives (`usage-statistics-path`, else `<auth-dir>/usage.db`).
+    public var usageDatabasePath: String {
+        usageStatisticsPath ?? authDirPath + "/usage.db"
+    }
 
     /// `rules-dir` (cliproxy addition) as written — a directory of jq rules to use instead of
     /// the built-in `Rules/`. Default nil (built-in rules).
@@ -266,6 +279,8 @@ extension ProxyConfig: CustomStringConvertible, CustomDebugStringConvertible, Cu
         }
         s += "request-log: \(requestLog)\n"
         s += "usage-statistics-enabled: \(usageStatisticsEnabled)\n"
+        s += "usage-statistics-path: \(q(usageDatabasePath))\n"
+        s += "usage-statistics-retention-days: \(usageStatisticsRetentionDays)\n"
         if let rulesDir {
             s += "rules-dir: \(q(rulesDir))" + (rulesDirPath != rulesDir ? " # \(rulesDirPath ?? "")" : "") + "\n"
         } else {

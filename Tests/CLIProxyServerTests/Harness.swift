@@ -142,7 +142,11 @@ final class TestServer: Sendable {
         for await p in started { portBox.withLock { $0 = p } }
     }
 
-    func stop() { task.withLock { $0?.cancel() } }
+    /// Stops serving and closes the usage database (as `serve` does on a signal).
+    func stop() {
+        task.withLock { $0?.cancel() }
+        server.usage.close()
+    }
 
     func rewriteConfig(_ yaml: String) { FileSystem.write(configPath, yaml.contains("auth-dir:") || yaml.hasPrefix("port: [") ? yaml : yaml + "\nauth-dir: \(directory)/auth\n") }
     var authDir: String { directory + "/auth" }

@@ -736,12 +736,13 @@ struct HTTP2Tests {
         let buffered = body.handle.transfer.bufferedBytes
         #expect(buffered <= Transfer.highWater + 256 * 1024)
         #expect(buffered >= Transfer.highWater / 2)
-        // Other streams on the same connection are not held up meanwhile.
+        // Other streams on the same connection are not held up meanwhile: this
+        // one completes while the big stream stays paused (nothing consumes it
+        // until after), which a connection blocked behind it never could. No
+        // time bound beyond the timeout: a loaded machine is slow, not wrong.
         var quick = opts
-        quick.totalTimeout = 3
-        let t0 = now()
+        quick.totalTimeout = 30
         let (_, during) = try await transport.send(UpstreamRequest(url: server.url("/stats")), options: quick)
-        #expect(now() - t0 < 2)
         #expect(text(during).hasPrefix("{\"sessions\":1,"))
         while let chunk = try await it.next() { total += chunk.count }
         #expect(total == size)

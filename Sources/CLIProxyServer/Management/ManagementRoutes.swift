@@ -19,6 +19,7 @@ struct ManagementRoutes: Sendable {
     let store: ServerStateStore
     let auth: ManagementAuth
     let reloader: Reloader
+    let usage: UsageRecorder?
     let logger: Logger
 
     /// Largest body accepted: config.yaml and credential uploads.
@@ -26,7 +27,8 @@ struct ManagementRoutes: Sendable {
     static let maxCredentialBytes = 256 << 10
 
     /// `reloader` is the server's own (its `reload` and `reloadAccounts` apply an edit at once).
-    init(store: ServerStateStore, reloader: Reloader, logger: Logger, auth: ManagementAuth = ManagementAuth()) {
+    init(store: ServerStateStore, reloader: Reloader, usage: UsageRecorder? = nil, logger: Logger, auth: ManagementAuth = ManagementAuth()) {
+        self.usage = usage
         self.store = store
         self.auth = auth
         self.reloader = reloader
@@ -87,10 +89,36 @@ struct ManagementRoutes: Sendable {
         g.delete("auth-files") { req, _ in await files.delete(req) }
         g.patch("auth-files/status") { req, _ in await files.setStatus(req) }
         g.post("reset-quota") { req, _ in await files.resetCooldowns(req) }
+        g.get("usage") { _, _ in usageReport() }
 
         // Any other path under the prefix: the gate first (a bare 404 while disabled), then a JSON 404.
         for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete] {
             g.on("**", method: method) { req, _ in Reply.error(404, "not_found", message: "no management route \(req.method) \(req.uri.path)") }
+        }
+    }
+
+    // MARK: usage
+
+    /// `GET usage`: the statistics in the reference's shape, from the SQLite
+    /// database (so they include earlier runs). Off or unavailable: the same
+    /// shape, empty.
+    func usageReport() -> Response {
+        guard let db = usage?.reader else {
+            return Reply.json(200, .object(["usage": .object(["total_requests": .number(0), "success_count": .number(0),
+                                                             "failure_count": .number(0), "total_tokens": .number(0),
+                                                             "apis": .object([:])]),
+                                            "failed_requests": .number(0)]))
+        }
+        do {
+            try db.flush()  // what was just recorded counts too
+            let bytes = try db.usageResponseJSON()
+            var headers = HTTPFields()
+            headers[.contentType] = "application/json"
+            headers[.cacheControl] = "no-store"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+        } catch {
+            logger.error("usage statistics could not be read: \(error)")
+            return Reply.error(500, "usage_unavailable", message: "the usage database could not be read; see the server log")
         }
     }
 

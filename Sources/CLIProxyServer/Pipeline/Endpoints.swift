@@ -15,11 +15,24 @@ struct Endpoints: Sendable {
     let models: ModelLists
     let relay: CodeAssistRelay
     let management: ManagementRoutes
+    /// What `GET /metrics` renders (and what the request path reports to).
+    var metrics: ProxyMetrics = ProxyMetrics()
     var store: ServerStateStore { path.store }
 
     func register(on router: Router<ProxyContext>) {
         router.get("/") { _, _ in Self.info() }
         router.get("/healthz") { _, _ in Replies.json(200, Array(#"{"status":"ok"}"#.utf8)) }
+        // Prometheus text; behind the client API keys when any are set.
+        router.get("/metrics") { [store, metrics] req, _ in
+            let state = store.state
+            if let denied = await ClientAuth.check(req, keys: state.config.apiKeys, replies: Replies(rules: state.rules, dialect: "openai")) {
+                return denied
+            }
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+            headers[.cacheControl] = "no-store"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: metrics.render(store: store))))
+        }
 
         // OpenAI Chat Completions and Responses; the model list is Anthropic's
         // shape when the client says it speaks Anthropic.
@@ -97,7 +110,7 @@ struct Endpoints: Sendable {
         let endpoints = ["GET /v1/models", "POST /v1/chat/completions", "POST /v1/responses", "POST /v1/messages",
                          "POST /v1/messages/count_tokens", "GET /v1beta/models", "GET /v1beta/models/{model}",
                          "POST /v1beta/models/{model}:generateContent", "POST /v1beta/models/{model}:streamGenerateContent",
-                         "POST /v1beta/models/{model}:countTokens", "POST /v1internal:{method}", "GET /healthz"]
+                         "POST /v1beta/models/{model}:countTokens", "POST /v1internal:{method}", "GET /healthz", "GET /metrics"]
         let body = #"{"name":"\#(CLIProxyInfo.name)","version":"\#(CLIProxyInfo.version)","endpoints":["# + endpoints.map(JSONText.string).joined(separator: ",") + "]}"
         return Replies.json(200, Array(body.utf8))
     }

@@ -15,12 +15,23 @@ struct RequestPath: Sendable {
     let transport: UpstreamTransport
     let logger: Logger
     let requestLog: RequestLog
+    /// Told about every finished request (metrics, usage statistics).
+    var observers: [any RequestObserver] = []
 
     /// What kind of call a client made, beyond its dialect.
     enum Call: Sendable { case generate, countTokens }
 
     func handle(_ request: Request, endpoint: Endpoint, call: Call, pathModel: String? = nil, streamAction: Bool? = nil,
                 framing: StreamFraming = .sse) async -> Response {
+        let report = ReportBox(dialect: endpoint.dialect, endpoint: endpoint.path, request: request, observers: observers)
+        let response = await process(request, endpoint: endpoint, call: call, pathModel: pathModel, streamAction: streamAction,
+                                     framing: framing, report: report)
+        report.finishUnlessStreaming(status: Int(response.status.code))
+        return response
+    }
+
+    func process(_ request: Request, endpoint: Endpoint, call: Call, pathModel: String?, streamAction: Bool?,
+                 framing: StreamFraming, report: ReportBox) async -> Response {
         let state = store.state
         let replies = Replies(rules: state.rules, dialect: endpoint.dialect)
         if let denied = await ClientAuth.check(request, keys: state.config.apiKeys, replies: replies) { return denied }
@@ -57,6 +68,7 @@ struct RequestPath: Sendable {
             return await replies.error(400, "invalid_request", "model: field required")
         }
         let model = ModelRouter.normalize(raw)
+        report.update { $0.model = model; $0.parse = Clock.nanoseconds() - $0.started }
         let candidates = state.router.candidates(for: model)
         guard !candidates.isEmpty else {
             if state.router.isKnown(model) {
@@ -67,10 +79,11 @@ struct RequestPath: Sendable {
                 "model \(model) is not served here; GET /v1/models lists the models available" + (close.isEmpty ? "" : " (did you mean \(close.joined(separator: ", "))?)"))
         }
         let stream = streamAction ?? summary.stream
+        report.update { $0.stream = stream }
         let log = requestLog.begin(id: context.requestID, endpoint: endpoint.path, clientBody: body, clientHeaders: request.headerPairs)
         let attempt = Attempts(path: self, state: state, exchange: exchange, replies: replies, model: model, stream: stream,
                                call: call, framing: framing, clientHeaders: request.headerPairs, log: log,
-                               clientBody: body, scan: scan, modelKey: keys?.model)
+                               clientBody: body, scan: scan, modelKey: keys?.model, report: report)
         return await attempt.run(candidates)
     }
 }
@@ -91,6 +104,7 @@ struct Attempts: Sendable {
     /// The client body's scan, when the dialect supports the passthrough fast path.
     let scan: JSONScan?
     let modelKey: String?
+    let report: ReportBox
 
     var health: CredentialHealth { path.store.health }
     var logger: Logger { path.logger }
@@ -215,8 +229,10 @@ struct Attempts: Sendable {
         }
         let bound = exchange.bound(to: provider.dialect, model: candidate.upstreamModel, patch: provider.patch,
                                    account: credential.accountFields, headers: forwarded(provider), reasoning: candidate.reasoning)
+        report.update { $0.provider = provider.id; $0.credential = credential.id }
         if call == .countTokens { return await countTokens(candidate, bound, secret: secret) }
         let encoded: EncodedRequest
+        let translateStart = report.clock()
         do {
             if provider.dialect == exchange.client, provider.patch == nil, candidate.reasoning == nil, let scan {
                 // Same dialect: the client's own bytes, with the upstream's model
@@ -237,6 +253,7 @@ struct Attempts: Sendable {
         } catch {
             return .done(await replies.error(500, "server", "\(error)"))
         }
+        report.addTranslate(since: translateStart)
         let outcome = await send(candidate, bound, encoded, secret: secret)
         guard case .upstreamError(401, _, _) = outcome, case .account(let file) = credential.source, let accounts = state.accounts else {
             return outcome
@@ -277,16 +294,21 @@ struct Attempts: Sendable {
         if upstreamStreams { return await collectStream(request, bound, options: options) }
 
         let head: UpstreamHead, reply: [UInt8]
+        let sent = report.clock()
         do {
             (head, reply) = try await path.transport.send(request, options: options)
         } catch {
             return .unreachable(error.description)
         }
+        report.upstreamAnswered(since: sent, ended: true)
         log?.upstreamResponse(status: head.status, body: reply)
         if head.status >= 300 { return await upstreamError(bound, head: head, body: reply) }
         do {
+            let translateStart = report.clock()
             let out = try await bound.translateResponse(reply)
+            report.addTranslate(since: translateStart)
             log?.clientResponse(status: 200, body: out)
+            report.tokens(from: bound, untranslated: bound.client == bound.upstream ? reply : nil)
             return .done(Replies.json(200, out))
         } catch {
             return .done(await replies.error(502, "server", "the upstream's answer could not be translated: \(error)"))
@@ -299,19 +321,25 @@ struct Attempts: Sendable {
     /// can fail over on.
     func collectStream(_ request: UpstreamRequest, _ bound: Exchange, options: TransportOptions) async -> Outcome {
         let head: UpstreamHead, bytes: [UInt8]
+        let sent = report.clock()
         do {
             let (h, body) = try await path.transport.start(request, options: options)
+            report.upstreamAnswered(since: sent, ended: false)
             head = h
             bytes = try await body.collect()
         } catch {
             return .unreachable(error.description)
         }
+        report.upstreamAnswered(since: sent, ended: true)
         log?.upstreamResponse(status: head.status, body: bytes)
         if head.status >= 300 { return await upstreamError(bound, head: head, body: bytes) }
         var parser = SSEParser()
         let events = parser.feed(bytes) + parser.finish()
         do {
+            let translateStart = report.clock()
             let reply = try await bound.collect(events)
+            report.addTranslate(since: translateStart)
+            report.tokens(from: bound, untranslated: nil)
             log?.clientResponse(status: reply.status, body: reply.body)
             if reply.status >= 400 {
                 let type = reply.status == 429 ? "rate_limit" : reply.status >= 500 ? "server" : "invalid_request"

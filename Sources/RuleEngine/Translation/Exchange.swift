@@ -94,6 +94,7 @@ public struct UpstreamErrorInfo: Sendable, Equatable {
 final class ExchangeValues: @unchecked Sendable {
     let request = JVCell(owned: jv_null())
     let ir = JVCell(owned: jv_null())
+    let usage = UsageCell()
 }
 
 /// One client request's trip through the rules: its request translation, and
@@ -315,7 +316,37 @@ public final class Exchange: Sendable {
             let reply = try hook(programs, "response", try Self.parse(body))
             if client == upstream { return Self.dump(owned: reply) }
             let ir = try run(programs, upstream, "decode_response", reply)
+            let u = JV.get(ir, "usage")
+            values.usage.set(TokenUsage.from(u))
+            jv_free(u)
             return Self.dump(owned: try run(programs, client, "encode_response", ir))
+        }
+    }
+
+    /// The tokens the upstream reported so far: read from the IR wherever an
+    /// answer was translated (a reply, a stream's events, a folded stream).
+    /// A same-dialect answer is never decoded on its way; `measure` reads it
+    /// afterwards, when someone wants the count.
+    public var usage: TokenUsage? { values.usage.current }
+
+    /// Decodes an upstream reply (or, with `events`, a whole stream) only
+    /// for its usage — for answers that went to the client untranslated.
+    /// Off the client's path: call it after the reply was written.
+    public func measure(response body: [UInt8]? = nil, events: [SSEEvent] = []) async -> TokenUsage? {
+        try? await worker.perform { [self] programs in
+            if let body {
+                let ir = try run(programs, upstream, "decode_response", try hook(programs, "response", try Self.parse(body)))
+                let u = JV.get(ir, "usage")
+                defer { jv_free(ir); jv_free(u) }
+                values.usage.set(TokenUsage.from(u))
+            } else {
+                let upstreamEvents = try hook(programs, "event", SSEWriter.jvEvents(events))
+                let d = try run(programs, upstream, "decode_stream", Self.foldInput(state: jv_null(), events: upstreamEvents, final: true))
+                let out = JV.get(d, "out")
+                defer { jv_free(d); jv_free(out) }
+                values.usage.note(events: out)
+            }
+            return values.usage.current
         }
     }
 
@@ -378,6 +409,7 @@ public final class Exchange: Sendable {
             let decoded = try run(programs, upstream, "decode_stream", Self.foldInput(state: jv_null(), events: upstreamEvents, final: true))
             let irEvents = JV.get(decoded, "out")
             jv_free(decoded)
+            values.usage.note(events: irEvents)
             return try Self.reply(run(programs, client, "collect_response", irEvents))
         }
     }
@@ -506,6 +538,7 @@ public final class Exchange: Sendable {
             t.decodeState.replace(owned: JV.get(d, "state"))
             let irEvents = JV.get(d, "out")
             jv_free(d)
+            values.usage.note(events: irEvents)
             if peek, let reply = try Self.openingError(programs, client: client, irEvents: irEvents, run: run) {
                 jv_free(irEvents)
                 return reply
