@@ -53,8 +53,8 @@ public final class CLIProxyServer: Sendable {
     public func application(port: Int? = nil, reload: Bool = true,
                             onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         let state = store.state
-        let logDir: String? = state.config.requestLog ? ServerState.directory(of: FileSystem.absolute(state.configPath)) + "/logs" : nil
-        let path = RequestPath(store: store, transport: transport, logger: logger, requestLog: RequestLog(directory: logDir),
+        let logDir = ServerState.directory(of: FileSystem.absolute(state.configPath)) + "/logs"
+        let path = RequestPath(store: store, transport: transport, logger: logger, requestLog: RequestLog(directory: logDir, store: store),
                                observers: observers)
         let router = Router(context: ProxyContext.self)
         router.middlewares.add(DialectErrors(store: store))

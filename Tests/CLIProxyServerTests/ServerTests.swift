@@ -331,4 +331,31 @@ enum RuleEngineClock {
         }
         #expect(all.contains("[redacted]"))
     }
+
+    /// With request-log off, only exchanges that end in an error are written
+    /// (error-*.log), credentials redacted, and only the newest 100 stay.
+    @Test func errorExchangesAreKeptWhenTheLogIsOff() async throws {
+        let fake = FakeUpstream { r in
+            r.body.contains("\"please-fail\"") ? .json(400, Array(#"{"error":{"message":"bad tool schema","type":"invalid_request_error"}}"#.utf8))
+                                                : .json(200, Repo.fixture("openai-openai", "text", "upstream_response.json"))
+        }
+        try await fake.start(); defer { fake.stop() }
+        let server = try await TestServer(yaml: config(fake, extra: "api-keys: [\"client-secret-key-42\"]\nhost: 127.0.0.1")); defer { server.stop() }
+        let client = Client(base: server.base)
+        let key = [("authorization", "Bearer client-secret-key-42")]
+        #expect(try await client.call("/v1/chat/completions", #"{"model":"my-model","messages":[{"role":"user","content":"fine"}]}"#, headers: key).0 == 200)
+        #expect(try await client.call("/v1/chat/completions", #"{"model":"my-model","messages":[{"role":"user","content":"please-fail"}]}"#, headers: key).0 == 400)
+        let logs = server.directory + "/logs"
+        let files = FileSystem.list(logs)
+        #expect(files.count == 1 && files[0].hasPrefix("error-"), "\(files)")
+        let text = files.first.flatMap { FileSystem.readText(logs + "/" + $0) } ?? ""
+        #expect(text.contains("please-fail") && text.contains("bad tool schema") && text.contains("status 400"), "\(text)")
+        #expect(!text.contains("client-secret-key-42") && !text.contains("o-key-1"))
+
+        // Bounded: the newest 100 error exchanges stay.
+        for i in 0..<105 {
+            _ = try await client.call("/v1/chat/completions", #"{"model":"no-such-model-\#(i)","messages":[]}"#, headers: key)
+        }
+        #expect(FileSystem.list(logs).filter { $0.hasPrefix("error-") }.count == RequestLog.keptErrors)
+    }
 }

@@ -24,27 +24,32 @@ struct RequestPath: Sendable {
     func handle(_ request: Request, endpoint: Endpoint, call: Call, pathModel: String? = nil, streamAction: Bool? = nil,
                 framing: StreamFraming = .sse) async -> Response {
         let report = ReportBox(dialect: endpoint.dialect, endpoint: endpoint.path, request: request, observers: observers)
-        let response = await process(request, endpoint: endpoint, call: call, pathModel: pathModel, streamAction: streamAction,
-                                     framing: framing, report: report)
+        let (response, log) = await process(request, endpoint: endpoint, call: call, pathModel: pathModel, streamAction: streamAction,
+                                            framing: framing, report: report)
         report.finishUnlessStreaming(status: Int(response.status.code))
+        if let log { requestLog.finish(log, status: Int(response.status.code)) }
         return response
     }
 
+    /// The request's way from its bytes to the reply; also the exchange's log
+    /// entry once there is one (requests refused before their body was read
+    /// have none).
     func process(_ request: Request, endpoint: Endpoint, call: Call, pathModel: String?, streamAction: Bool?,
-                 framing: StreamFraming, report: ReportBox) async -> Response {
+                 framing: StreamFraming, report: ReportBox) async -> (Response, RequestLog.Entry?) {
         let state = store.state
         let replies = Replies(rules: state.rules, dialect: endpoint.dialect)
-        if let denied = await ClientAuth.check(request, keys: state.config.apiKeys, replies: replies) { return denied }
-        if let wrong = await BodyReader.checkContentType(request, replies: replies) { return wrong }
+        if let denied = await ClientAuth.check(request, keys: state.config.apiKeys, replies: replies) { return (denied, nil) }
+        if let wrong = await BodyReader.checkContentType(request, replies: replies) { return (wrong, nil) }
         let body: [UInt8]
         switch await BodyReader.read(request, limit: state.config.maxBodySize) {
         case .success(let b): body = b
-        case .failure(let reply): return await replies.error(reply.status, reply.type, reply.message)
+        case .failure(let reply): return (await replies.error(reply.status, reply.type, reply.message), nil)
         }
 
         let context = TranslationContext(model: "", clientModel: pathModel.map(ModelRouter.normalize), stream: streamAction ?? false,
                                          requestID: RequestIDs.make(), created: Clock.unixSeconds(), idSeed: RequestIDs.seed())
         let exchange = Exchange(ruleSet: state.rules, client: endpoint.dialect, upstream: endpoint.dialect, context: context)
+        let log = requestLog.begin(id: context.requestID, endpoint: endpoint.path, clientBody: body, clientHeaders: request.headerPairs)
         // The model and stream flag: from one scan of the bytes when the
         // dialect says where they are (no parse, no rules — enough to route,
         // and all a same-dialect passthrough needs), else from the decoder.
@@ -58,33 +63,32 @@ struct RequestPath: Sendable {
                 summary = try await exchange.decode(body, countTokens: call == .countTokens)
             }
         } catch let e as RuleInputError {
-            return await replies.error(400, "invalid_request", e.description)
+            return (await replies.error(400, "invalid_request", e.description), log)
         } catch let e as RuleRuntimeError {
-            return await replies.error(400, "invalid_request", e.message)
+            return (await replies.error(400, "invalid_request", e.message), log)
         } catch {
-            return await replies.error(400, "invalid_request", "\(error)")
+            return (await replies.error(400, "invalid_request", "\(error)"), log)
         }
         guard let raw = summary.model ?? pathModel, !raw.isEmpty else {
-            return await replies.error(400, "invalid_request", "model: field required")
+            return (await replies.error(400, "invalid_request", "model: field required"), log)
         }
         let model = ModelRouter.normalize(raw)
         report.update { $0.model = model; $0.parse = Clock.nanoseconds() - $0.started }
         let candidates = state.router.candidates(for: model)
         guard !candidates.isEmpty else {
             if state.router.isKnown(model) {
-                return await replies.error(403, "permission", "no credentials for model \(model); run `cliproxy login …` or add a key to \(state.configPath)")
+                return (await replies.error(403, "permission", "no credentials for model \(model); run `cliproxy login …` or add a key to \(state.configPath)"), log)
             }
             let close = state.router.suggestions(for: model)
-            return await replies.error(404, "not_found",
-                "model \(model) is not served here; GET /v1/models lists the models available" + (close.isEmpty ? "" : " (did you mean \(close.joined(separator: ", "))?)"))
+            return (await replies.error(404, "not_found",
+                "model \(model) is not served here; GET /v1/models lists the models available" + (close.isEmpty ? "" : " (did you mean \(close.joined(separator: ", "))?)")), log)
         }
         let stream = streamAction ?? summary.stream
         report.update { $0.stream = stream }
-        let log = requestLog.begin(id: context.requestID, endpoint: endpoint.path, clientBody: body, clientHeaders: request.headerPairs)
         let attempt = Attempts(path: self, state: state, exchange: exchange, replies: replies, model: model, stream: stream,
                                call: call, framing: framing, clientHeaders: request.headerPairs, log: log,
                                clientBody: body, scan: scan, modelKey: keys?.model, report: report)
-        return await attempt.run(candidates)
+        return (await attempt.run(candidates), log)
     }
 }
 
