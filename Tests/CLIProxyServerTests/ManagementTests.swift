@@ -1,3 +1,4 @@
+import Foundation
 import Accounts
 import ProxyConfig
 import RuleEngine
@@ -307,6 +308,44 @@ import Glibc
     }
 
     // MARK: credential files
+
+    /// A Claude sign-in started from the management API: URL and state at
+    /// once, "wait" until the browser's redirect reaches the callback, then
+    /// "ok", the credential file in auth-dir, and the account serving.
+    @Test func aSignInStartedHereCompletesThroughTheCallback() async throws {
+        let oauth = FakeUpstream { r in
+            guard r.path.hasPrefix("/token"), r.body.contains("\"code\":\"the-code\""), r.body.contains("code_verifier") else {
+                return .json(400, Array(#"{"error":"invalid_grant"}"#.utf8))
+            }
+            return .json(200, Array(#"{"access_token":"sk-ant-oat01-web","refresh_token":"sk-ant-ort01-web","expires_in":28800,"token_type":"Bearer","account":{"uuid":"u1","email_address":"web@example.com"}}"#.utf8))
+        }
+        let up = FakeUpstream { _ in Self.claudeText() }
+        try await oauth.start(); defer { oauth.stop() }
+        try await up.start(); defer { up.stop() }
+        let server = try await TestServer(yaml: Self.yaml(extra: "upstreams:\n  claude:\n    base-url: \(up.url)\n    auth-url: \(oauth.url)/authorize\n    token-url: \(oauth.url)/token\n"))
+        defer { server.stop() }
+        let port = refusedPort()
+        let (status, body) = try await Self.call(server, "anthropic-auth-url?callback_port=\(port)")
+        #expect(status == 200, "\(body)")
+        let reply = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])
+        let state = try #require(reply["state"] as? String)
+        #expect((reply["url"] as? String)?.hasPrefix(oauth.url + "/authorize?") == true)
+        #expect(try await Self.call(server, "get-auth-status?state=\(state)").1.contains(#""status":"wait""#))
+        // The browser's redirect lands on the loopback callback.
+        let (cb, _, _) = try await Client(base: "http://127.0.0.1:\(port)").call("/callback?code=the-code&state=\(state)", method: "GET")
+        #expect(cb == 200)
+        var final = ""
+        for _ in 0..<200 {
+            final = try await Self.call(server, "get-auth-status?state=\(state)").1
+            if !final.contains("wait") { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(final.contains(#""status":"ok""#), "\(final)")
+        #expect(FileSystem.exists(server.authDir + "/claude-web@example.com.json"))
+        // Unknown and malformed states.
+        #expect(try await Self.call(server, "get-auth-status?state=nope").1.contains("unknown or expired"))
+        #expect(try await Self.call(server, "get-auth-status?state=a/b").0 == 400)
+    }
 
     @Test func uploadingACredentialFileMakesItsAccountServe() async throws {
         let up = FakeUpstream { _ in Self.claudeText() }

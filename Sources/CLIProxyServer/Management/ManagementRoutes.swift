@@ -20,6 +20,7 @@ struct ManagementRoutes: Sendable {
     let auth: ManagementAuth
     let reloader: Reloader
     let usage: UsageRecorder?
+    let logins: LoginSessions?
     let logger: Logger
 
     /// Largest body accepted: config.yaml and credential uploads.
@@ -27,8 +28,10 @@ struct ManagementRoutes: Sendable {
     static let maxCredentialBytes = 256 << 10
 
     /// `reloader` is the server's own (its `reload` and `reloadAccounts` apply an edit at once).
-    init(store: ServerStateStore, reloader: Reloader, usage: UsageRecorder? = nil, logger: Logger, auth: ManagementAuth = ManagementAuth()) {
+    init(store: ServerStateStore, reloader: Reloader, usage: UsageRecorder? = nil, logins: LoginSessions? = nil, logger: Logger,
+         auth: ManagementAuth = ManagementAuth()) {
         self.usage = usage
+        self.logins = logins
         self.store = store
         self.auth = auth
         self.reloader = reloader
@@ -90,6 +93,18 @@ struct ManagementRoutes: Sendable {
         g.patch("auth-files/status") { req, _ in await files.setStatus(req) }
         g.post("reset-quota") { req, _ in await files.resetCooldowns(req) }
         g.get("usage") { _, _ in usageReport() }
+        if let logins {
+            // Sign-ins (§3.7). `callback_port` (a cliproxy addition) moves the
+            // loopback callback off the provider's default port.
+            @Sendable func port(_ req: Request) -> Int? { req.uri.queryParameters["callback_port"].flatMap { Int(String($0)) } }
+            for (route, kind) in [("anthropic-auth-url", AccountKind.claude), ("codex-auth-url", .codex),
+                                  ("gemini-cli-auth-url", .gemini), ("qwen-auth-url", .qwen)] {
+                g.get(RouterPath(route)) { req, _ in
+                    await logins.start(kind, projectID: req.uri.queryParameters["project_id"].map(String.init), callbackPort: port(req))
+                }
+            }
+            g.get("get-auth-status") { req, _ in logins.status(req.uri.queryParameters["state"].map(String.init)) }
+        }
 
         // Any other path under the prefix: the gate first (a bare 404 while disabled), then a JSON 404.
         for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete] {
