@@ -345,6 +345,25 @@ import Glibc
         // Unknown and malformed states.
         #expect(try await Self.call(server, "get-auth-status?state=nope").1.contains("unknown or expired"))
         #expect(try await Self.call(server, "get-auth-status?state=a/b").0 == 400)
+
+        // A redirect handed in through the API (the browser could not reach the callback).
+        FileSystem.removeTree(server.authDir + "/claude-web@example.com.json")
+        let (s2, body2) = try await Self.call(server, "anthropic-auth-url?callback_port=\(refusedPort())")
+        #expect(s2 == 200)
+        let state2 = try #require((try JSONSerialization.jsonObject(with: Data(body2.utf8)) as? [String: Any])?["state"] as? String)
+        #expect(try await Self.call(server, "oauth-callback", "POST", #"{"provider":"codex","state":"\#(state2)","code":"the-code"}"#).0 == 400)
+        #expect(try await Self.call(server, "oauth-callback", "POST", #"{"provider":"claude","state":"no-such-state","code":"the-code"}"#).0 == 404)
+        let redirect = "http://localhost:54545/callback?code=the-code&state=\(state2)"
+        #expect(try await Self.call(server, "oauth-callback", "POST", #"{"provider":"anthropic","redirect_url":"\#(redirect)"}"#).0 == 200)
+        var done = ""
+        for _ in 0..<200 {
+            done = try await Self.call(server, "get-auth-status?state=\(state2)").1
+            if !done.contains("wait") { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(done.contains(#""status":"ok""#), "\(done)")
+        #expect(FileSystem.exists(server.authDir + "/claude-web@example.com.json"))
+        #expect(try await Self.call(server, "oauth-callback", "POST", #"{"state":"\#(state2)","code":"again"}"#).0 == 409)
     }
 
     @Test func uploadingACredentialFileMakesItsAccountServe() async throws {

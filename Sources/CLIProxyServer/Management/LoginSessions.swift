@@ -21,11 +21,19 @@ final class LoginSessions: Sendable {
     /// How one sign-in is going.
     enum Status: Sendable, Equatable { case wait, ok, error(String) }
 
-    /// One sign-in's status, shared with the task running it.
+    /// One sign-in's status, shared with the task running it, and the line
+    /// through which a redirect pasted into the UI reaches the flow.
     final class Session: Sendable {
         let status = Mutex<Status>(.wait)
         let expires: UInt64
-        init(expires: UInt64) { self.expires = expires }
+        let kind: AccountKind
+        let pasted: AsyncStream<String>
+        let paste: AsyncStream<String>.Continuation
+        init(kind: AccountKind, expires: UInt64) {
+            self.kind = kind
+            self.expires = expires
+            (pasted, paste) = AsyncStream.makeStream(of: String.self)
+        }
     }
 
     static let lifetime: UInt64 = 600 * 1_000_000_000
@@ -53,8 +61,8 @@ final class LoginSessions: Sendable {
         let login = LoginOptions(noBrowser: false, callbackPort: callbackPort, projectID: projectID, timeout: 600)
         let directory = AuthDirectory(path: config.authDirPath)
         let (urls, sink) = AsyncStream.makeStream(of: String.self)
-        let session = Session(expires: RuleEngine.Clock.nanoseconds() + Self.lifetime)
-        let browser = CapturingBrowser(sink: sink), console = QuietConsole(logger: logger)
+        let session = Session(kind: kind, expires: RuleEngine.Clock.nanoseconds() + Self.lifetime)
+        let browser = CapturingBrowser(sink: sink), console = QuietConsole(logger: logger, pasted: session.pasted)
         let transport = self.transport, logger = self.logger
         Task {
             do {
@@ -77,6 +85,7 @@ final class LoginSessions: Sendable {
                 logger.warning("management sign-in (\(kind.rawValue)) failed: \(why)")
             }
             sink.finish()
+            session.paste.finish()
         }
         // The flow opens its URL within moments (Qwen after asking for a device code).
         var url: String?
@@ -110,6 +119,37 @@ final class LoginSessions: Sendable {
         }
     }
 
+    /// `POST oauth-callback`: a redirect the browser could not deliver to the
+    /// loopback callback, handed in through the UI — the whole `redirect_url`,
+    /// or its `code`/`state`/`error`. It reaches the waiting flow as a pasted
+    /// address would in a terminal.
+    func callback(provider: String?, redirectURL: String?, code: String?, state: String?, error: String?) -> Response {
+        var code = code, state = state, error = error
+        if let redirectURL, let q = redirectURL.firstIndex(of: "?") {
+            for pair in redirectURL[redirectURL.index(after: q)...].split(separator: "&") {
+                let kv = pair.split(separator: "=", maxSplits: 1).map(String.init)
+                guard kv.count == 2 else { continue }
+                switch kv[0] { case "code": code = kv[1]; case "state": state = kv[1]; case "error": error = kv[1]; default: break }
+            }
+        }
+        guard let state, !state.isEmpty, let session = sessions.withLock({ $0[state] }), session.expires > RuleEngine.Clock.nanoseconds() else {
+            return Reply.json(404, .object(["status": .string("error"), "error": .string("unknown or expired state")]))
+        }
+        let aliases: [AccountKind: Set<String>] = [.claude: ["anthropic", "claude"], .codex: ["codex", "openai"],
+                                                   .gemini: ["gemini", "google", "gemini-cli"], .qwen: ["qwen"]]
+        if let provider, !(aliases[session.kind]?.contains(provider.lowercased()) ?? false) {
+            return Reply.json(400, .object(["status": .string("error"), "error": .string("provider does not match state")]))
+        }
+        guard session.status.withLock({ $0 }) == .wait, session.kind != .qwen else {
+            return Reply.json(409, .object(["status": .string("error"), "error": .string("oauth flow is not pending")]))
+        }
+        var query = "state=\(state)"
+        if let code { query += "&code=\(code)" }
+        if let error { query += "&error=\(error)" }
+        session.paste.yield("http://localhost/callback?" + query)
+        return Reply.json(200, .object(["status": .string("ok")]))
+    }
+
     /// The `state` query parameter of an authorize URL.
     static func state(in url: String) -> String? {
         guard let q = url.firstIndex(of: "?") else { return nil }
@@ -134,9 +174,11 @@ struct CapturingBrowser: BrowserOpener {
 }
 
 /// A sign-in without a terminal: what it would print goes to the debug log
-/// (never a secret, by the console's contract); nothing is ever pasted.
+/// (never a secret, by the console's contract); what it would read is what
+/// `POST oauth-callback` hands in.
 struct QuietConsole: LoginConsole {
     let logger: Logger
+    let pasted: AsyncStream<String>
     func say(_ line: String) { logger.debug("sign-in: \(line)") }
-    func lines() -> AsyncStream<String> { AsyncStream { $0.finish() } }
+    func lines() -> AsyncStream<String> { pasted }
 }

@@ -104,6 +104,11 @@ struct ManagementRoutes: Sendable {
                 }
             }
             g.get("get-auth-status") { req, _ in logins.status(req.uri.queryParameters["state"].map(String.init)) }
+            g.post("oauth-callback") { req, _ in
+                guard case .success(let json) = await Reply.jsonBody(req) else { return Reply.error(400, "invalid body") }
+                return logins.callback(provider: json["provider"]?.string, redirectURL: json["redirect_url"]?.string,
+                                       code: json["code"]?.string, state: json["state"]?.string, error: json["error"]?.string)
+            }
         }
 
         // Any other path under the prefix: the gate first (a bare 404 while disabled), then a JSON 404.
