@@ -98,4 +98,28 @@ import Glibc
         }
         #expect(after["total_requests"] as? Int == 5, "\(after)")
     }
+
+    /// A usage database that is not one is moved aside at start-up; the
+    /// server starts, serves, and counts into a fresh file.
+    @Test func aCorruptDatabaseIsMovedAsideAndRequestsKeepFlowing() async throws {
+        let fake = Self.fakeOpenAI()
+        try await fake.start(); defer { fake.stop() }
+        var template = Array("/tmp/cliproxy-usage-XXXXXX".utf8CString)
+        let dir = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
+        defer { FileSystem.removeTree(dir) }
+        FileSystem.write(dir + "/usage.db", "this is not a database, just bytes that happen to sit here\n")
+        let server = try await TestServer(yaml: Self.config(fake, database: dir + "/usage.db"))
+        defer { server.stop() }
+        let (status, _, text) = try await Client(base: server.base).call("/v1/chat/completions",
+            #"{"model":"upstream-model","messages":[{"role":"user","content":"hi"}]}"#, headers: [("authorization", "Bearer client-key-1")])
+        #expect(status == 200, "\(text)")
+        #expect(FileSystem.list(dir).contains { $0.hasPrefix("usage.db.corrupt-") }, "\(FileSystem.list(dir))")
+        var usage: [String: Any] = [:]
+        for _ in 0..<1200 {
+            usage = try await Self.report(server)
+            if usage["total_requests"] as? Int == 1 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(usage["total_requests"] as? Int == 1, "\(usage)")
+    }
 }
