@@ -59,30 +59,20 @@ struct LoginCommand: AsyncParsableCommand {
         do { catalog = try ProviderCatalog.load(rulesRoot: root, files: files) } catch {
             printErr("cannot read the provider files in \(root)/providers:\n\(error)"); throw ExitCode.failure
         }
-        let id = AccountKind(rawValue: provider.rawValue)!.provider
+        let kind = AccountKind(rawValue: provider.rawValue)!, id = kind.provider
         guard let spec = ServerState.oauthSpecs(catalog: catalog, config: config)[id] else {
             printErr("\(root)/providers/\(id).json has no oauth section: this build's rules cannot sign \(provider.rawValue) accounts in")
             throw ExitCode.failure
         }
         let transport = UpstreamTransport()
         defer { transport.shutdown() }
-        let options = TransportOptions(proxyURL: config.proxyURL.isEmpty ? nil : config.proxyURL, connectTimeout: 15,
-                                       idleReadTimeout: 60, totalTimeout: 120)
         let directory = AuthDirectory(path: config.authDirPath)
         let loginOptions = LoginOptions(noBrowser: flags.noBrowser, callbackPort: flags.callbackPort, callbackHost: flags.callbackHost,
                                         projectID: flags.projectID)
-        let console = TerminalConsole(), browser = SystemBrowser()
         do {
-            switch provider {
-            case .gemini: _ = try await Login.gemini(spec: spec, directory: directory, transport: transport, transportOptions: options,
-                                                     options: loginOptions, console: console, browser: browser)
-            case .codex: _ = try await Login.codex(spec: spec, directory: directory, transport: transport, transportOptions: options,
-                                                   options: loginOptions, console: console, browser: browser)
-            case .claude: _ = try await Login.claude(spec: spec, directory: directory, transport: transport, transportOptions: options,
-                                                     options: loginOptions, console: console, browser: browser)
-            case .qwen: _ = try await Login.qwen(spec: spec, directory: directory, transport: transport, transportOptions: options,
-                                                 options: loginOptions, console: console, browser: browser)
-            }
+            _ = try await Login.run(kind, spec: spec, directory: directory, transport: transport,
+                                    transportOptions: Login.transportOptions(proxyURL: config.proxyURL), options: loginOptions,
+                                    console: TerminalConsole(), browser: SystemBrowser())
         } catch {
             printErr("login failed: \(error)")
             throw ExitCode.failure

@@ -50,6 +50,29 @@ public enum Login {
                             options: options, console: console, browser: browser, directory: directory).run()
     }
 
+    /// The login of `kind` — what `cliproxy login <kind>` and the
+    /// management API's sign-in starters both run.
+    public static func run(_ kind: AccountKind, spec: OAuthSpec, directory: AuthDirectory, transport: UpstreamTransport,
+                           transportOptions: TransportOptions, options: LoginOptions,
+                           console: any LoginConsole, browser: any BrowserOpener) async throws(LoginError) -> LoginResult {
+        switch kind {
+        case .gemini: try await gemini(spec: spec, directory: directory, transport: transport, transportOptions: transportOptions,
+                                       options: options, console: console, browser: browser)
+        case .codex: try await codex(spec: spec, directory: directory, transport: transport, transportOptions: transportOptions,
+                                     options: options, console: console, browser: browser)
+        case .claude: try await claude(spec: spec, directory: directory, transport: transport, transportOptions: transportOptions,
+                                       options: options, console: console, browser: browser)
+        case .qwen: try await qwen(spec: spec, directory: directory, transport: transport, transportOptions: transportOptions,
+                                   options: options, console: console, browser: browser)
+        }
+    }
+
+    /// Transport settings for sign-in calls: the config's `proxy-url` (empty:
+    /// none) and timeouts that suit a handful of small exchanges.
+    public static func transportOptions(proxyURL: String) -> TransportOptions {
+        TransportOptions(proxyURL: proxyURL.isEmpty ? nil : proxyURL, connectTimeout: 15, idleReadTimeout: 60, totalTimeout: 120)
+    }
+
     private static func flow(_ id: String, _ name: String, _ spec: OAuthSpec, _ transport: UpstreamTransport,
                              _ transportOptions: TransportOptions, _ options: LoginOptions,
                              _ console: any LoginConsole, _ browser: any BrowserOpener, pastesCode: Bool) -> AuthorizationCodeFlow {

@@ -1,8 +1,8 @@
 /// Query strings and form bodies: percent-encoding out, percent-decoding in.
-enum URLQuery {
+public enum URLQuery {
     /// `name=value&…`, every byte but RFC 3986's unreserved ones
     /// percent-encoded (also a valid `application/x-www-form-urlencoded` body).
-    static func encode(_ pairs: [(String, String)]) -> String {
+    public static func encode(_ pairs: [(String, String)]) -> String {
         pairs.map { escape($0.0) + "=" + escape($0.1) }.joined(separator: "&")
     }
 
@@ -39,7 +39,7 @@ enum URLQuery {
     }
 
     /// The decoded query of a full URL (between `?` and `#`); empty when it has none.
-    static func parameters(ofURL url: Substring) -> [(String, String)] {
+    public static func parameters(ofURL url: Substring) -> [(String, String)] {
         guard let q = url.firstIndex(of: "?") else { return [] }
         let rest = url[url.index(after: q)...]
         return parse(rest.firstIndex(of: "#").map { rest[..<$0] } ?? rest)

@@ -56,8 +56,6 @@ final class LoginSessions: Sendable {
             return Reply.error(500, "no sign-in settings", message: "Rules/providers/\(kind.provider).json has no oauth section")
         }
         let config = state.config
-        let options = TransportOptions(proxyURL: config.proxyURL.isEmpty ? nil : config.proxyURL, connectTimeout: 15,
-                                       idleReadTimeout: 60, totalTimeout: 120)
         let login = LoginOptions(noBrowser: false, callbackPort: callbackPort, projectID: projectID, timeout: 600)
         let directory = AuthDirectory(path: config.authDirPath)
         let (urls, sink) = AsyncStream.makeStream(of: String.self)
@@ -66,17 +64,9 @@ final class LoginSessions: Sendable {
         let transport = self.transport, logger = self.logger
         Task {
             do {
-                let result: LoginResult
-                switch kind {
-                case .gemini: result = try await Login.gemini(spec: spec, directory: directory, transport: transport, transportOptions: options,
-                                                             options: login, console: console, browser: browser)
-                case .codex: result = try await Login.codex(spec: spec, directory: directory, transport: transport, transportOptions: options,
-                                                           options: login, console: console, browser: browser)
-                case .claude: result = try await Login.claude(spec: spec, directory: directory, transport: transport, transportOptions: options,
-                                                             options: login, console: console, browser: browser)
-                case .qwen: result = try await Login.qwen(spec: spec, directory: directory, transport: transport, transportOptions: options,
-                                                         options: login, console: console, browser: browser)
-                }
+                let result = try await Login.run(kind, spec: spec, directory: directory, transport: transport,
+                                                 transportOptions: Login.transportOptions(proxyURL: config.proxyURL), options: login,
+                                                 console: console, browser: browser)
                 session.status.withLock { $0 = Status.ok }
                 logger.info("management sign-in: added \(result.file.name)")
             } catch {
@@ -125,11 +115,9 @@ final class LoginSessions: Sendable {
     /// address would in a terminal.
     func callback(provider: String?, redirectURL: String?, code: String?, state: String?, error: String?) -> Response {
         var code = code, state = state, error = error
-        if let redirectURL, let q = redirectURL.firstIndex(of: "?") {
-            for pair in redirectURL[redirectURL.index(after: q)...].split(separator: "&") {
-                let kv = pair.split(separator: "=", maxSplits: 1).map(String.init)
-                guard kv.count == 2 else { continue }
-                switch kv[0] { case "code": code = kv[1]; case "state": state = kv[1]; case "error": error = kv[1]; default: break }
+        if let redirectURL {
+            for (k, v) in URLQuery.parameters(ofURL: Substring(redirectURL)) {
+                switch k { case "code": code = v; case "state": state = v; case "error": error = v; default: break }
             }
         }
         guard let state, !state.isEmpty, let session = sessions.withLock({ $0[state] }), session.expires > RuleEngine.Clock.nanoseconds() else {
@@ -143,20 +131,14 @@ final class LoginSessions: Sendable {
         guard session.status.withLock({ $0 }) == .wait, session.kind != .qwen else {
             return Reply.json(409, .object(["status": .string("error"), "error": .string("oauth flow is not pending")]))
         }
-        var query = "state=\(state)"
-        if let code { query += "&code=\(code)" }
-        if let error { query += "&error=\(error)" }
-        session.paste.yield("http://localhost/callback?" + query)
+        let pairs = [("state", state)] + [("code", code), ("error", error)].compactMap { k, v in v.map { (k, $0) } }
+        session.paste.yield("http://localhost/callback?" + URLQuery.encode(pairs))
         return Reply.json(200, .object(["status": .string("ok")]))
     }
 
     /// The `state` query parameter of an authorize URL.
     static func state(in url: String) -> String? {
-        guard let q = url.firstIndex(of: "?") else { return nil }
-        for pair in url[url.index(after: q)...].split(separator: "&") where pair.hasPrefix("state=") {
-            return String(pair.dropFirst(6))
-        }
-        return nil
+        URLQuery.parameters(ofURL: Substring(url)).first { $0.0 == "state" }?.1
     }
 
     static func randomState() -> String {

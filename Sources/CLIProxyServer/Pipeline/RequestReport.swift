@@ -77,11 +77,12 @@ final class ReportBox: Sendable {
     let wantsTokens: Bool
 
     init(dialect: String, endpoint: String, request: Request, observers: [any RequestObserver]) {
-        // The key's label (a hash prefix) only when someone will read it.
-        let key = observers.isEmpty ? "" : UsageRecord.label(forKey: ClientAuth.presentedKeys(request).first ?? "")
+        // The key's label (a hash per request) only for usage statistics,
+        // the observer that wants tokens; metrics never read it.
+        wantsTokens = observers.contains { $0.wantsTokens }
+        let key = wantsTokens ? UsageRecord.label(forKey: ClientAuth.presentedKeys(request).first ?? "") : ""
         state = Mutex((RequestReport(dialect: dialect, endpoint: endpoint, clientKey: key, started: Clock.nanoseconds()), false, false))
         self.observers = observers
-        wantsTokens = observers.contains { $0.wantsTokens }
     }
 
     /// Whether anyone listens; without observers the steps skip their clock reads.
