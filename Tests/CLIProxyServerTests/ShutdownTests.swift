@@ -73,6 +73,19 @@ import Glibc
         #expect(child.wait() == 0)
     }
 
+    /// The Docker image's guard: without api-keys the server refuses to start.
+    @Test func requireApiKeysRefusesToStartWithoutThem() async throws {
+        var template = Array("/tmp/cliproxy-shutdown-XXXXXX".utf8CString)
+        let dir = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
+        defer { FileSystem.removeTree(dir) }
+        FileSystem.write(dir + "/config.yaml", "port: \(refusedPort())\nauth-dir: \(dir)/auth\nhost: \"0.0.0.0\"\n")
+        // Under `timeout`: a server that started anyway ends as 124, a failure, not a hang.
+        let child = try #require(ChildProcess(["timeout", "60", LoginCommandTests.binary, "--config", dir + "/config.yaml",
+                                               "--rules", Repo.rules, "--require-api-keys"]))
+        defer { child.terminate() }
+        #expect(child.wait() == 1)
+    }
+
     @Test func pastTheGracePeriodTheProcessStillExitsZero() async throws {
         let up = Self.slowUpstream(pauseMs: 4000)
         try await up.start()
