@@ -93,7 +93,7 @@ let package = Package(
         .testTarget(
             name: "CLIProxyServerTests",
             dependencies: [
-                "CLIProxyServer", "RuleEngine", "ProxyConfig", "UpstreamTransport", "Accounts",
+                "CLIProxyServer", "RuleEngine", "ProxyConfig", "UpstreamTransport", "Accounts", "UsageStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

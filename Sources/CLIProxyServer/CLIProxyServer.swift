@@ -62,7 +62,8 @@ public final class CLIProxyServer: Sendable {
         let reloader = Reloader(store: store, rulesOverride: rulesOverride, logger: logger)
         if !reload { reloader.watcher.stop() }  // no watching; the management API still applies its edits through it
         let management = ManagementRoutes(store: store, reloader: reloader, usage: usage,
-                                          logins: LoginSessions(store: store, transport: transport, logger: logger), logger: logger)
+                                          logins: LoginSessions(store: store, transport: transport, logger: logger),
+                                          logDirectory: logDir, logger: logger)
         Endpoints(path: path, models: ModelLists(store: store), relay: CodeAssistRelay(store: store, transport: transport, logger: logger),
                   management: management, metrics: metrics).register(on: router)
         let host = Self.bindHost(state.config, logger: logger)

@@ -215,6 +215,38 @@ public final class UsageStore: Sendable {
         try UsageResponse(usage: snapshot(since: since, detailLimit: detailLimit)).jsonBytes()
     }
 
+    /// Merges rows from an export (`POST /usage/import`) in one transaction,
+    /// skipping those already present (see `sameRowSQL`). Returns how many
+    /// were added and skipped.
+    public func merge(_ records: [UsageRecord]) throws -> (added: Int, skipped: Int) {
+        try database.withLock { db in
+            _ = writePending(&db)
+            guard let connection = db.connection else { throw SQLiteError(code: 0, message: "usage database is closed") }
+            try connection.exec("BEGIN IMMEDIATE")
+            do {
+                let exists = try connection.prepare(Self.sameRowSQL)
+                let insert = try connection.prepare(Self.insertSQL)
+                var added = 0
+                for r in records {
+                    exists.bind(1, r.timeMs); exists.bind(2, r.clientKey); exists.bind(3, r.model)
+                    exists.bind(4, r.account); exists.bind(5, r.failed ? 1 : 0); exists.bind(6, r.latencyMs)
+                    exists.bind(7, r.inputTokens); exists.bind(8, r.outputTokens); exists.bind(9, r.totalTokens)
+                    let present = try exists.step()
+                    exists.reset()
+                    if present { continue }
+                    try Self.bindAndStep(insert, r)
+                    added += 1
+                }
+                try connection.exec("COMMIT")
+                db.rowsWritten += added
+                return (added, records.count - added)
+            } catch {
+                try? connection.exec("ROLLBACK")
+                throw error
+            }
+        }
+    }
+
     // MARK: Writer
 
     private func writerLoop() {
@@ -303,31 +335,41 @@ public final class UsageStore: Sendable {
         try connection.exec("BEGIN IMMEDIATE")
         do {
             let stmt = try connection.prepare(insertSQL)
-            for r in batch {
-                stmt.bind(1, r.timeMs)
-                stmt.bind(2, r.clientKey)
-                stmt.bind(3, r.dialect)
-                stmt.bind(4, r.model)
-                stmt.bind(5, r.provider)
-                stmt.bind(6, r.account)
-                stmt.bind(7, r.source)
-                stmt.bind(8, r.status)
-                stmt.bind(9, r.failed ? 1 : 0)
-                stmt.bind(10, r.latencyMs)
-                stmt.bind(11, r.inputTokens)
-                stmt.bind(12, r.outputTokens)
-                stmt.bind(13, r.reasoningTokens)
-                stmt.bind(14, r.cachedTokens)
-                stmt.bind(15, r.totalTokens)
-                _ = try stmt.step()
-                stmt.reset()
-            }
+            for r in batch { try bindAndStep(stmt, r) }
             try connection.exec("COMMIT")
         } catch {
             try? connection.exec("ROLLBACK")
             throw error
         }
     }
+
+    private static func bindAndStep(_ stmt: SQLiteStatement, _ r: UsageRecord) throws {
+        stmt.bind(1, r.timeMs)
+        stmt.bind(2, r.clientKey)
+        stmt.bind(3, r.dialect)
+        stmt.bind(4, r.model)
+        stmt.bind(5, r.provider)
+        stmt.bind(6, r.account)
+        stmt.bind(7, r.source)
+        stmt.bind(8, r.status)
+        stmt.bind(9, r.failed ? 1 : 0)
+        stmt.bind(10, r.latencyMs)
+        stmt.bind(11, r.inputTokens)
+        stmt.bind(12, r.outputTokens)
+        stmt.bind(13, r.reasoningTokens)
+        stmt.bind(14, r.cachedTokens)
+        stmt.bind(15, r.totalTokens)
+        _ = try stmt.step()
+        stmt.reset()
+    }
+
+    /// A row counts as already present when one with the same time, key,
+    /// model, account, outcome, latency and tokens exists: the fields an
+    /// export carries, so importing the same export twice adds nothing.
+    private static let sameRowSQL = """
+        SELECT 1 FROM requests WHERE time_ms = ? AND client_key = ? AND model = ? AND account = ? AND failed = ?
+            AND latency_ms = ? AND input_tokens = ? AND output_tokens = ? AND total_tokens = ? LIMIT 1
+        """
 
     private static func cutoff(now: Int64, days: Int) -> Int64 {
         now - Int64(days) * 86_400_000

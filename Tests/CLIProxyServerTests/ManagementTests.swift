@@ -137,6 +137,51 @@ import Glibc
         #expect(a.check(key: .plaintext("k"), peer: "203.0.113.9", peerIsLoopback: false, allowRemote: true, presented: "k") == .allow)
     }
 
+    /// The same, end to end: the server listens on every interface and is
+    /// reached through this machine's own non-loopback address (traffic that
+    /// never leaves the machine), so the peer is not loopback. Runs where the
+    /// machine has such an address (CI's has one).
+    @Test(.enabled(if: nonLoopbackIPv4() != nil)) func remotePeersAre403EndToEndUnlessAllowed() async throws {
+        let address = try #require(nonLoopbackIPv4())
+        for allow in [false, true] {
+            let yaml = Self.yaml(extra: "host: \"0.0.0.0\"\napi-keys: [\"client-k\"]\n")
+                .replacingOccurrences(of: "allow-remote: false", with: "allow-remote: \(allow)")
+            let server = try await TestServer(yaml: yaml)
+            defer { server.stop() }
+            let remote = Client(base: "http://\(address):\(server.port)")
+            let (status, _, body) = try await remote.call("/v0/management/config", method: "GET", headers: Self.auth)
+            if allow {
+                #expect(status == 200, "\(body)")
+            } else {
+                #expect(status == 403 && body.contains("remote management disabled"), "\(status) \(body)")
+                // Loopback still works, and the refusal did not count toward a lockout of anyone else.
+                #expect(try await Self.call(server, "config").0 == 200)
+            }
+        }
+    }
+
+    // MARK: error logs
+
+    /// Error exchanges (kept while request-log is off) are listed and can be
+    /// downloaded; names outside the error files are refused.
+    @Test func errorLogsAreListedAndDownloaded() async throws {
+        let up = FakeUpstream { _ in .json(400, Array(#"{"type":"error","error":{"type":"invalid_request_error","message":"bad tool schema"}}"#.utf8)) }
+        try await up.start(); defer { up.stop() }
+        let server = try await TestServer(yaml: Self.yaml(up)); defer { server.stop() }
+        #expect(try await Self.call(server, "request-error-logs").1 == #"{"files":[]}"#)
+        #expect(try await Self.ask(server) == 400)
+        let (s, list) = try await Self.call(server, "request-error-logs")
+        let files = try #require((try JSONSerialization.jsonObject(with: Data(list.utf8)) as? [String: Any])?["files"] as? [[String: Any]])
+        #expect(s == 200 && files.count == 1, "\(list)")
+        let name = try #require(files.first?["name"] as? String)
+        #expect(name.hasPrefix("error-") && (files.first?["size"] as? Int ?? 0) > 0 && (files.first?["modified"] as? Int ?? 0) > 1_700_000_000)
+        let (d, text) = try await Self.call(server, "request-error-logs/" + name)
+        #expect(d == 200 && text.contains("bad tool schema") && !text.contains("sk-ant-api-test"), "\(text)")
+        #expect(try await Self.call(server, "request-error-logs/no-such.log").0 == 400)
+        #expect(try await Self.call(server, "request-error-logs/error-0-none.log").0 == 404)
+        #expect(try await Self.call(server, "request-error-logs/..%2Fconfig.yaml").0 == 400)
+    }
+
     @Test func fiveFailuresLockAnAddressOutEvenForTheRightKey() async throws {
         let server = try await TestServer(yaml: Self.yaml())
         defer { server.stop() }

@@ -2,6 +2,7 @@ import CLIProxyServer
 import Foundation
 import RuleEngine
 import Testing
+import UsageStore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -121,5 +122,65 @@ import Glibc
             try await Task.sleep(for: .milliseconds(50))
         }
         #expect(usage["total_requests"] as? Int == 1, "\(usage)")
+    }
+    /// Export → import: the export carries every row; importing it into a
+    /// fresh database recreates the totals; importing again adds nothing; an
+    /// export of the existing product keyed by a raw client key is stored
+    /// under that key's label, never the key; a wrong version is a 400.
+    @Test func exportAndImportRoundTripWithoutDuplicatesOrRawKeys() async throws {
+        let fake = Self.fakeOpenAI()
+        try await fake.start(); defer { fake.stop() }
+        var template = Array("/tmp/cliproxy-usage-XXXXXX".utf8CString)
+        let dir = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
+        defer { FileSystem.removeTree(dir) }
+        let manage = [("x-management-key", "usage-test-management-key")]
+
+        let first = try await TestServer(yaml: Self.config(fake, database: dir + "/a.db"))
+        let client = Client(base: first.base)
+        for _ in 0..<3 {
+            let (s, _, t) = try await client.call("/v1/chat/completions", #"{"model":"upstream-model","messages":[{"role":"user","content":"hi"}]}"#,
+                                                  headers: [("authorization", "Bearer client-key-1")])
+            #expect(s == 200, "\(t)")
+        }
+        var exported = ""
+        for _ in 0..<1200 {
+            let (s, _, t) = try await client.call("/v0/management/usage/export", method: "GET", headers: manage)
+            #expect(s == 200, "\(t)")
+            exported = t
+            if (try? JSONSerialization.jsonObject(with: Data(t.utf8)) as? [String: Any])
+                .flatMap({ ($0["usage"] as? [String: Any])?["total_requests"] as? Int }) == 3 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let export = try #require(try JSONSerialization.jsonObject(with: Data(exported.utf8)) as? [String: Any])
+        #expect(export["version"] as? Int == 1 && (export["exported_at"] as? String)?.hasSuffix("Z") == true, "\(exported)")
+        #expect(!exported.contains("client-key-1"))
+        first.stop()
+
+        let second = try await TestServer(yaml: Self.config(fake, database: dir + "/b.db"))
+        defer { second.stop() }
+        let c2 = Client(base: second.base)
+        let (i1, _, r1) = try await c2.call("/v0/management/usage/import", exported, headers: manage)
+        #expect(i1 == 200 && r1.contains("\"added\":3") && r1.contains("\"skipped\":0") && r1.contains("\"total_requests\":3"), "\(r1)")
+        let (i2, _, r2) = try await c2.call("/v0/management/usage/import", exported, headers: manage)
+        #expect(i2 == 200 && r2.contains("\"added\":0") && r2.contains("\"skipped\":3"), "\(r2)")
+        let report = try await Self.report(second)
+        #expect(report["total_requests"] as? Int == 3, "\(report)")
+        #expect(report["total_tokens"] as? Int == (export["usage"] as? [String: Any])?["total_tokens"] as? Int)
+
+        // The existing product's export: version 0, keyed by the raw client key, a detail with few fields.
+        let legacy = #"{"version":0,"usage":{"apis":{"sk-raw-client-secret":{"models":{"gpt-5":{"details":[{"timestamp":"2026-04-14T09:15:04.123+02:00","latency_ms":1830,"failed":true,"tokens":{"input_tokens":5,"output_tokens":7}}]}}}}}}"#
+        let (i3, _, r3) = try await c2.call("/v0/management/usage/import", legacy, headers: manage)
+        #expect(i3 == 200 && r3.contains("\"added\":1") && r3.contains("\"failed_requests\":1"), "\(r3)")
+        let (_, _, after) = try await c2.call("/v0/management/usage/export", method: "GET", headers: manage)
+        #expect(!after.contains("sk-raw-client-secret") && after.contains(UsageRecord.label(forKey: "sk-raw-client-secret")), "\(after)")
+        #expect(after.contains("2026-04-14T07:15:04.123Z"), "the offset is applied: \(after)")
+
+        let (v, _, vt) = try await c2.call("/v0/management/usage/import", #"{"version":7,"usage":{}}"#, headers: manage)
+        #expect(v == 400 && vt.contains("unsupported version"), "\(vt)")
+        let (b, _, bt) = try await c2.call("/v0/management/usage/import", "[1,2", headers: manage)
+        #expect(b == 400, "\(bt)")
+        let (t, _, tt) = try await c2.call("/v0/management/usage/import",
+            #"{"version":1,"usage":{"apis":{"k":{"models":{"m":{"details":[{"timestamp":"yesterday"}]}}}}}}"#, headers: manage)
+        #expect(t == 400 && tt.contains("RFC 3339"), "\(tt)")
     }
 }

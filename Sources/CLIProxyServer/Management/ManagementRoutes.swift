@@ -6,6 +6,10 @@ import Logging
 import NIOCore
 import ProxyConfig
 import RuleEngine
+import UsageStore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The management API under `/v0/management` (see
 /// `../shared/reference/management-api.md` §1–3 and README "Management API"):
@@ -21,6 +25,8 @@ struct ManagementRoutes: Sendable {
     let reloader: Reloader
     let usage: UsageRecorder?
     let logins: LoginSessions?
+    /// The request-log folder (`logs/` beside config.yaml), for the error-log routes.
+    let logDirectory: String?
     let logger: Logger
 
     /// Largest body accepted: config.yaml and credential uploads.
@@ -28,9 +34,10 @@ struct ManagementRoutes: Sendable {
     static let maxCredentialBytes = 256 << 10
 
     /// `reloader` is the server's own (its `reload` and `reloadAccounts` apply an edit at once).
-    init(store: ServerStateStore, reloader: Reloader, usage: UsageRecorder? = nil, logins: LoginSessions? = nil, logger: Logger,
-         auth: ManagementAuth = ManagementAuth()) {
+    init(store: ServerStateStore, reloader: Reloader, usage: UsageRecorder? = nil, logins: LoginSessions? = nil,
+         logDirectory: String? = nil, logger: Logger, auth: ManagementAuth = ManagementAuth()) {
         self.usage = usage
+        self.logDirectory = logDirectory
         self.logins = logins
         self.store = store
         self.auth = auth
@@ -93,6 +100,10 @@ struct ManagementRoutes: Sendable {
         g.patch("auth-files/status") { req, _ in await files.setStatus(req) }
         g.post("reset-quota") { req, _ in await files.resetCooldowns(req) }
         g.get("usage") { _, _ in usageReport() }
+        g.get("usage/export") { _, _ in usageExport() }
+        g.post("usage/import") { req, _ in await usageImport(req) }
+        g.get("request-error-logs") { _, _ in errorLogList() }
+        g.get("request-error-logs/:name") { _, ctx in errorLog(ctx.parameters.get("name") ?? "") }
         if let logins {
             // Sign-ins (§3.7). `callback_port` (a cliproxy addition) moves the
             // loopback callback off the provider's default port.
@@ -140,6 +151,102 @@ struct ManagementRoutes: Sendable {
             logger.error("usage statistics could not be read: \(error)")
             return Reply.error(500, "usage_unavailable", message: "the usage database could not be read; see the server log")
         }
+    }
+
+    /// `GET usage/export`: every row within retention, details included, in
+    /// the export format of the reference (`version` 1).
+    func usageExport() -> Response {
+        guard let db = usage?.reader else { return Reply.error(400, "usage statistics disabled") }
+        do {
+            return Self.jsonBytes(try db.exportJSON())
+        } catch {
+            logger.error("usage statistics could not be exported: \(error)")
+            return Reply.error(500, "usage_unavailable", message: "the usage database could not be read; see the server log")
+        }
+    }
+
+    /// `POST usage/import`: an export of cliproxy or of the existing product
+    /// (version 0 or 1) merged into the database; rows already present are
+    /// skipped, so importing twice adds nothing.
+    ///
+    /// The existing product keyed `apis` by route or by the raw client key.
+    /// A raw key must not land in the database (it outlives the config), so a
+    /// key that is neither a cliproxy label (`key-<hex>`, `anonymous`) nor a
+    /// route (`POST /v1/…`, which has a space) is stored as its label — the
+    /// same label requests with that key get.
+    func usageImport(_ req: Request) async -> Response {
+        guard let db = usage?.reader else { return Reply.error(400, "usage statistics disabled") }
+        let body: [UInt8]
+        switch await Reply.body(req, limit: 64 << 20) {
+        case .success(let b): body = b
+        case .failure(let r): return r.response
+        }
+        let records: [UsageRecord]
+        do {
+            records = try UsageImport.decode(body).records(key: Self.importedKeyLabel)
+        } catch UsageImport.Failure.unsupportedVersion {
+            return Reply.error(400, "unsupported version")
+        } catch UsageImport.Failure.badTimestamp(let t) {
+            return Reply.error(400, "invalid body", message: "detail timestamp is not RFC 3339: \(t.prefix(64))")
+        } catch {
+            return Reply.error(400, "invalid body", message: "not a usage export")
+        }
+        do {
+            let (added, skipped) = try db.merge(records)
+            let totals = try db.snapshot(detailLimit: 0)
+            return Reply.json(200, .object(["added": .number(Double(added)), "skipped": .number(Double(skipped)),
+                                            "total_requests": .number(Double(totals.totalRequests)),
+                                            "failed_requests": .number(Double(totals.failureCount))]))
+        } catch {
+            logger.error("usage statistics could not be imported: \(error)")
+            return Reply.error(500, "usage_unavailable", message: "the usage database could not be written; see the server log")
+        }
+    }
+
+    static func importedKeyLabel(_ key: String) -> String {
+        let hex = key.dropFirst(4)
+        if key == "anonymous" || (key.hasPrefix("key-") && hex.count == 16 && hex.allSatisfy(\.isHexDigit)) || key.contains(" ") {
+            return key
+        }
+        return UsageRecord.label(forKey: key)
+    }
+
+    // MARK: error logs
+
+    /// `GET request-error-logs`: the error exchange files kept in `logs/`
+    /// (written even while `request-log` is off), newest first.
+    func errorLogList() -> Response {
+        guard let dir = logDirectory else { return Reply.json(200, .object(["files": .array([])])) }
+        let files = FileSystem.list(dir).filter(Self.isErrorLogName).sorted(by: >).map { name -> JSONValue in
+            var st = stat()
+            _ = stat(dir + "/" + name, &st)
+            return .object(["name": .string(name), "size": .number(Double(st.st_size)), "modified": .number(Double(st.st_mtim.tv_sec))])
+        }
+        return Reply.json(200, .object(["files": .array(files)]))
+    }
+
+    /// `GET request-error-logs/<name>`: one file, as text.
+    func errorLog(_ name: String) -> Response {
+        guard Self.isErrorLogName(name) else { return Reply.error(400, "invalid name") }
+        guard let dir = logDirectory, let bytes = FileSystem.readBytes(dir + "/" + name) else { return Reply.error(404, "file not found") }
+        var headers = HTTPFields()
+        headers[.contentType] = "text/plain; charset=utf-8"
+        headers[.cacheControl] = "no-store"
+        headers[.contentDisposition] = "attachment; filename=\"\(name)\""
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    /// Only the files the request log writes on errors: no path separators,
+    /// no other files of the folder.
+    static func isErrorLogName(_ name: String) -> Bool {
+        name.hasPrefix("error-") && name.hasSuffix(".log") && !name.contains("/") && !name.contains("\\") && !name.contains("..")
+    }
+
+    static func jsonBytes(_ bytes: [UInt8]) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        headers[.cacheControl] = "no-store"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
     // MARK: config.yaml
