@@ -42,6 +42,8 @@ test: deps venv
 	$(PY) scripts/ir_check.py .build/ir
 	$(PY) scripts/sdk_check.py
 	$(PY) scripts/check_count_models.py
+	# no Docker daemon here: the image's libraries, packages, paths and config are checked from the files
+	python3 scripts/docker_check.py $(CLIPROXY)
 
 unit: deps
 	$(SWIFT) test
