@@ -30,8 +30,8 @@ public final class CLIProxyServer: Sendable {
         self.metrics = ProxyMetrics(store: store)
     }
 
-    /// Everyone told about finished requests.
-    var observers: [any RequestObserver] { [usage, metrics] }
+    /// Everyone told about finished requests: statistics, metrics, and the debug log line.
+    var observers: [any RequestObserver] { [usage, metrics, RequestDebugLog(logger: logger)] }
 
     /// Where the server listens: `host` when set; else 127.0.0.1 when no
     /// client API keys are configured (anyone who can reach the port could

@@ -38,11 +38,8 @@ struct Serve: AsyncParsableCommand {
             try await LoginCommand.login(provider, config: config, rules: rules, flags: loginFlags)
             return
         }
-        LoggingSystem.bootstrap { label in
-            var h = StreamLogHandler.standardError(label: label)
-            h.logLevel = .info
-            return h
-        }
+        // The level follows the config's `debug` (see LogLevelSwitch), reloads included.
+        LoggingSystem.bootstrap { label in SwitchableLogHandler(StreamLogHandler.standardError(label: label)) }
         let logger = Logger(label: "cliproxy")
         let health = CredentialHealth()
         let transport = UpstreamTransport()

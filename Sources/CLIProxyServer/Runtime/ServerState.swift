@@ -152,11 +152,17 @@ public final class ServerStateStore: Sendable {
     public init(_ state: ServerState, health: CredentialHealth) {
         current = Mutex(state)
         self.health = health
+        LogLevelSwitch.follow(debug: state.config.debug)
     }
 
     public var state: ServerState { current.withLock { $0 } }
 
+    /// Swaps in the next snapshot; the log level follows its `debug`.
     public func update(_ f: (ServerState) -> ServerState) {
-        current.withLock { $0 = f($0) }
+        let debug = current.withLock { s in
+            s = f(s)
+            return s.config.debug
+        }
+        LogLevelSwitch.follow(debug: debug)
     }
 }
