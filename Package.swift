@@ -90,6 +90,8 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]),
+        // Rewrites a credential file until killed: CredentialCrashTests SIGKILLs it mid-write.
+        .executableTarget(name: "credential-write-probe", dependencies: ["Accounts"], path: "Tests/CredentialWriteProbe"),
         .testTarget(
             name: "CLIProxyServerTests",
             dependencies: [

@@ -39,6 +39,9 @@ public final class AccountStore: Sendable {
         self.clock = clock
         self.logger = logger
         self.state = Mutex(State(specs: specs))
+        for name in directory.removeStaleTemporaries() {
+            logger.notice("removed \(name) from the auth directory: a write that never finished (the process was killed)")
+        }
     }
 
     // MARK: state

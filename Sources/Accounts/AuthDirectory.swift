@@ -60,6 +60,31 @@ public struct AuthDirectory: Sendable {
         return out.sorted()
     }
 
+    /// Deletes the temporary files of writes that never finished (`AtomicFile`
+    /// names them `.<target>.XXXXXX`; a process killed between creating and
+    /// renaming one leaves it behind). Only those older than `seconds`, so a
+    /// write in progress in another process is left alone. Returns the names.
+    public func removeStaleTemporaries(olderThan seconds: Int = 60) -> [String] {
+        guard let dir = opendir(path) else { return [] }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            names.append(name)
+        }
+        closedir(dir)
+        let now = time(nil)
+        return names.filter { name in
+            let parts = name.split(separator: ".", omittingEmptySubsequences: false)
+            guard name.hasPrefix("."), parts.count >= 4, parts[parts.count - 2] == "json", parts.last!.count == 6 else { return false }
+            var st = stat()
+            guard lstat(path + "/" + name, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG,
+                  Int(now - st.st_mtim.tv_sec) >= seconds else { return false }
+            return unlink(path + "/" + name) == 0
+        }
+    }
+
     /// The bytes of one file, or nil when it cannot be read.
     public func read(_ name: String) -> [UInt8]? {
         let fd = open(path + "/" + name, O_RDONLY | O_CLOEXEC)
