@@ -231,6 +231,35 @@ struct PromText {
         #expect(p.value("cliproxy_accounts", ["state": "ok"]) == 0)
     }
 
+    /// Upstream API keys are counted too: a key that answered 429 is cooling.
+    @Test func apiKeysCoolingDownShowInTheirGauge() async throws {
+        let fake = FakeUpstream { r in
+            r.header("authorization") == "Bearer o-key-1"
+                ? .json(429, Array(#"{"error":{"message":"slow down","type":"rate_limit_error"}}"#.utf8), headers: [("retry-after", "600")])
+                : .json(200, Repo.fixture("openai-openai", "text", "upstream_response.json"))
+        }
+        try await fake.start(); defer { fake.stop() }
+        let server = try await TestServer(yaml: """
+            port: 8317
+            openai-compatibility:
+              - name: "compat"
+                base-url: "\(fake.url)/v1"
+                api-keys: ["o-key-1", "o-key-2"]
+                models:
+                  - name: "upstream-model"
+            """)
+        defer { server.stop() }
+        let before = try PromText(try await Self.scrape(server).2)
+        #expect(before.value("cliproxy_api_keys", ["state": "ok"]) == 2 && before.value("cliproxy_api_keys", ["state": "cooling"]) == 0)
+        for _ in 0..<2 {
+            let (s, _, t) = try await Client(base: server.base).call("/v1/chat/completions", #"{"model":"upstream-model","messages":[{"role":"user","content":"hi"}]}"#)
+            #expect(s == 200, "\(t)")
+        }
+        let after = try PromText(try await Self.scrape(server).2)
+        #expect(after.value("cliproxy_api_keys", ["state": "cooling"]) == 1, "\(after.find("cliproxy_api_keys"))")
+        #expect(after.value("cliproxy_api_keys", ["state": "ok"]) == 1)
+    }
+
     @Test func metricsNeedAClientKeyWhenKeysAreSet() async throws {
         let fake = FakeUpstream(dialectUpstream())
         try await fake.start(); defer { fake.stop() }

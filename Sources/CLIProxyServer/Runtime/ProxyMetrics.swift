@@ -54,6 +54,8 @@ public final class ProxyMetrics: RequestObserver {
         static let activeStreamsHelp = "Streamed responses being written now."
         static let accounts = "cliproxy_accounts"
         static let accountsHelp = "Signed-in accounts by state: ok, cooling (a cooldown on at least one model), refresh_failing, needs_login, disabled; each account counts once."
+        static let apiKeys = "cliproxy_api_keys"
+        static let apiKeysHelp = "Upstream API keys from config.yaml by state: ok, cooling (a cooldown on at least one model)."
     }
 
     /// The account states, in the order a state wins when several hold.
@@ -76,6 +78,14 @@ public final class ProxyMetrics: RequestObserver {
         activeStreams = registry.makeGauge(name: Name.activeStreams, help: Name.activeStreamsHelp)
         // Every state from the first scrape on, so that dashboards see zeros rather than gaps.
         for state in Self.accountStates { accountGauge(state).set(to: 0) }
+        for state in Self.keyStates { keyGauge(state).set(to: 0) }
+    }
+
+    /// The API key states.
+    public static let keyStates = ["cooling", "ok"]
+
+    private func keyGauge(_ state: String) -> Prometheus.Gauge {
+        registry.makeGauge(name: Name.apiKeys, labels: [("state", state)], help: Name.apiKeysHelp)
     }
 
     private func accountGauge(_ state: String) -> Prometheus.Gauge {
@@ -120,9 +130,22 @@ public final class ProxyMetrics: RequestObserver {
             if let source {
                 let counts = Self.accountCounts(source.state, health: source.health)
                 for state in Self.accountStates { accountGauge(state).set(to: Double(counts[state] ?? 0)) }
+                let keys = Self.keyCounts(source.state, health: source.health)
+                for state in Self.keyStates { keyGauge(state).set(to: Double(keys[state] ?? 0)) }
             }
             return registry.emitToBuffer()
         }
+    }
+
+    /// Credentials from config.yaml keys (not account files) by state:
+    /// `cooling` when any model of the key is cooling down, else `ok`.
+    static func keyCounts(_ state: ServerState, health: CredentialHealth) -> [String: Int] {
+        let cooling = Set(health.snapshot(now: Clock.nanoseconds()).map(\.credential))
+        var counts: [String: Int] = [:]
+        for c in state.router.credentials where c.accountFile == nil {
+            counts[cooling.contains(c.id) ? "cooling" : "ok", default: 0] += 1
+        }
+        return counts
     }
 
     /// Accounts of the auth directory by state. An account is in the first of
