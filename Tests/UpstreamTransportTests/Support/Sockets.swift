@@ -258,3 +258,24 @@ func base64(_ bytes: [UInt8]) -> String {
     }
     return String(decoding: out, as: UTF8.self)
 }
+
+/// This machine's first IPv4 address that is not loopback (for reaching a
+/// server listening on every interface as a non-loopback peer, without
+/// leaving the machine), or nil when it has none.
+func nonLoopbackIPv4() -> String? {
+    var list: UnsafeMutablePointer<ifaddrs>?
+    guard getifaddrs(&list) == 0, let first = list else { return nil }
+    defer { freeifaddrs(list) }
+    var p: UnsafeMutablePointer<ifaddrs>? = first
+    while let a = p {
+        defer { p = a.pointee.ifa_next }
+        guard let sa = a.pointee.ifa_addr, sa.pointee.sa_family == sa_family_t(AF_INET),
+              a.pointee.ifa_flags & UInt32(IFF_UP) != 0, a.pointee.ifa_flags & UInt32(IFF_LOOPBACK) == 0 else { continue }
+        var addr = sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr }
+        var buffer = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
+        guard inet_ntop(AF_INET, &addr, &buffer, socklen_t(INET_ADDRSTRLEN)) != nil else { continue }
+        let text = String(cString: buffer)
+        if !text.hasPrefix("127.") { return text }
+    }
+    return nil
+}
