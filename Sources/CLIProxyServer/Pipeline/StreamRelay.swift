@@ -9,10 +9,10 @@ import UpstreamTransport
 /// event: an error there (an HTTP error, an error event, or a stream that ends
 /// at once) is still an `Outcome` the failover loop can act on. After that,
 /// each batch of events that arrived together is translated and flushed at
-/// once; an upstream failure mid-stream is handed to the rules as the end of
-/// the stream, so the client gets its dialect's in-stream error and a cleanly
-/// closed response. When the client goes away, the upstream transfer is
-/// cancelled.
+/// once; an upstream failure mid-stream (a transport error, or an end in the
+/// middle of an event) is handed to the rules as the end of the stream, so
+/// the client gets its dialect's in-stream error and a cleanly closed
+/// response. When the client goes away, the upstream transfer is cancelled.
 struct StreamRelay: Sendable {
     let attempts: Attempts
     let bound: Exchange
@@ -38,7 +38,7 @@ struct StreamRelay: Sendable {
             return await attempts.upstreamError(bound, head: head, body: reply)
         }
         let source = UpstreamCursor(body: body)
-        if passthrough && attempts.framing == .sse { return relayVerbatim(source, sent: sent) }
+        if passthrough && attempts.framing == .sse { return await relayVerbatim(source, sent: sent) }
         let sent0 = sent
 
         // Read up to the first complete upstream event.
@@ -82,6 +82,7 @@ struct StreamRelay: Sendable {
             var translating: UInt64 = 0
             try await writer.write(ByteBuffer(bytes: opening))
             if !upstreamEnded {
+                var broken: String? = nil
                 do {
                     while let chunk = try await source.next() {
                         let events = parserBox.feed(chunk)
@@ -93,12 +94,15 @@ struct StreamRelay: Sendable {
                         report.addTranslate(since: start)
                         if !out.isEmpty { sent += out; try await writer.write(ByteBuffer(bytes: out)) }
                     }
-                } catch is TransportError {
+                } catch let e as TransportError {
                     // The upstream broke mid-stream: finishing the fold turns the
                     // missing terminator into the client's in-stream error.
+                    broken = e.description
                 }
+                if broken == nil && parserBox.hasPartialEvent { broken = "the stream ended in the middle of an event" }
                 report.upstreamEnded(since: sent0, excluding: translating)
-                let tail = try await translator.finish()
+                let tail: [UInt8]
+                if let broken { tail = try await translator.fail("upstream stream broke: \(broken)") } else { tail = try await translator.finish() }
                 if !tail.isEmpty { sent += tail; try await writer.write(ByteBuffer(bytes: tail)) }
             }
             log?.clientResponse(status: 200, body: sent)
@@ -108,13 +112,36 @@ struct StreamRelay: Sendable {
         return .done(Response(status: .ok, headers: Replies.streamHeaders(attempts.framing), body: responseBody))
     }
 
-    /// Same dialect, SSE client: the upstream's bytes go through untouched.
+    /// Same dialect, SSE client: the upstream's bytes go through untouched,
+    /// cut only at event boundaries so that the client gets whole events.
     ///
-    /// When an observer wants tokens the events are also parsed on the side
-    /// (up to 8 MiB of them) and decoded once the client has everything.
-    func relayVerbatim(_ source: UpstreamCursor, sent sent0: UInt64) -> Attempts.Outcome {
+    /// Nothing is committed before the first complete event: a stream that
+    /// breaks or ends before it is an upstream failure the loop can fail over
+    /// on. After it, a break (or an end in the middle of an event) drops the
+    /// unfinished event and ends with the client's in-stream error, from the
+    /// rules. When an observer wants tokens the events are also parsed on the
+    /// side (up to 8 MiB of them) and decoded once the client has everything.
+    func relayVerbatim(_ source: UpstreamCursor, sent sent0: UInt64) async -> Attempts.Outcome {
+        var aligner = SSEEventAligner()
+        var opening: [UInt8] = []
+        var upstreamEnded = false
+        do {
+            while opening.isEmpty {
+                guard let chunk = try await source.next() else { upstreamEnded = true; break }
+                opening = aligner.take(chunk)
+            }
+        } catch {
+            source.cancel()
+            return .unreachable(error.description)
+        }
+        if opening.isEmpty {
+            source.cancel()
+            return .unreachable("the upstream's stream ended before its first event")
+        }
         let log = attempts.log
         let report = self.report, bound = self.bound
+        let alignerBox = AlignerBox(aligner)
+        let opening0 = opening, ended0 = upstreamEnded
         report.streamStarted()
         let body = ResponseBody { writer in
             defer { source.cancel() }
@@ -122,18 +149,32 @@ struct StreamRelay: Sendable {
             defer { if !finished { report.streamEnded(status: 499, usage: nil) } }  // the client went away
             var kept: [SSEEvent] = [], parser = SSEParser(), keptBytes = 0
             let keep = report.wantsTokens
-            var count = 0
-            do {
-                while let chunk = try await source.next() {
-                    count += chunk.count
-                    try await writer.write(ByteBuffer(bytes: chunk))
-                    if keep && keptBytes < 8 << 20 { keptBytes += chunk.count; kept += parser.feed(chunk) }
+            var count = opening0.count
+            try await writer.write(ByteBuffer(bytes: opening0))
+            if keep { keptBytes += opening0.count; kept += parser.feed(opening0) }
+            var broken: String? = nil
+            if !ended0 {
+                do {
+                    while let chunk = try await source.next() {
+                        let whole = alignerBox.take(chunk)
+                        if whole.isEmpty { continue }
+                        count += whole.count
+                        try await writer.write(ByteBuffer(bytes: whole))
+                        if keep && keptBytes < 8 << 20 { keptBytes += whole.count; kept += parser.feed(whole) }
+                    }
+                } catch let e as TransportError {
+                    broken = e.description
                 }
-            } catch is TransportError {
-                // Nothing to add in the client's own dialect: the stream simply ends early.
             }
+            if broken == nil && alignerBox.hasPartialEvent { broken = "the stream ended in the middle of an event" }
             report.upstreamAnswered(since: sent0, ended: true)
             log?.note("relayed \(count) bytes verbatim")
+            if let broken {
+                // The client's own dialect says the stream failed (pitfall 52).
+                let tail = try await bound.streamTranslator(framing: .sse).fail("upstream stream broke: \(broken)")
+                if !tail.isEmpty { try await writer.write(ByteBuffer(bytes: tail)) }
+                log?.note("upstream stream broke: \(broken)")
+            }
             try await writer.finish(nil)
             finished = true
             let usage = keep && keptBytes < 8 << 20 ? await bound.measure(events: kept + parser.finish()) : nil
@@ -164,4 +205,13 @@ final class ParserBox: @unchecked Sendable {
     private var parser: SSEParser
     init(_ p: SSEParser) { parser = p }
     func feed(_ chunk: [UInt8]) -> [SSEEvent] { parser.feed(chunk) }
+    var hasPartialEvent: Bool { parser.hasPartialEvent }
+}
+
+/// The event aligner's state across the writer's iterations.
+final class AlignerBox: @unchecked Sendable {
+    private var aligner: SSEEventAligner
+    init(_ a: SSEEventAligner) { aligner = a }
+    func take(_ chunk: [UInt8]) -> [UInt8] { aligner.take(chunk) }
+    var hasPartialEvent: Bool { aligner.hasPartialEvent }
 }

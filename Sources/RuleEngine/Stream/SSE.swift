@@ -43,6 +43,10 @@ public struct SSEParser: Sendable {
         return events
     }
 
+    /// Whether bytes of an event that has not ended yet are buffered: at the
+    /// end of a stream, a sign that it was cut in the middle of an event.
+    public var hasPartialEvent: Bool { hasData || name != nil || buffer.contains { $0 != 0x0A && $0 != 0x0D } }
+
     /// Ends the stream. A final event without its closing blank line is
     /// incomplete and dropped, as the SSE specification says; the stream
     /// rules then see a stream without its terminator and report it.
@@ -70,6 +74,46 @@ public struct SSEParser: Sendable {
         } else if field.elementsEqual("event".utf8) {
             name = String(decoding: value, as: UTF8.self)
         }
+    }
+}
+
+/// Cuts a byte stream at SSE event boundaries (a blank line, LF or CRLF), for
+/// a relay that passes events through without parsing them: only whole events
+/// go out, and a stream that stops in the middle of one is noticed. Framing
+/// only: no dialect is known here.
+public struct SSEEventAligner: Sendable {
+    private var pending: [UInt8] = []
+    /// Beyond this many bytes without a boundary the bytes go out anyway.
+    static let limit = 16 << 20
+
+    public init() {}
+
+    /// Feeds a chunk; returns the bytes up to the end of the last complete
+    /// event (possibly none) and keeps the rest.
+    public mutating func take(_ chunk: [UInt8]) -> [UInt8] {
+        if pending.isEmpty, Self.lastEventEnd(chunk, from: 0) == chunk.count { return chunk }
+        let from = max(0, pending.count - 2)  // `pending` holds no boundary
+        pending.append(contentsOf: chunk)
+        guard let end = Self.lastEventEnd(pending, from: from) else {
+            if pending.count > Self.limit { defer { pending = [] }; return pending }
+            return []
+        }
+        let out = Array(pending[..<end])
+        pending.removeFirst(end)
+        return out
+    }
+
+    /// Bytes of an unfinished event are held back (blank lines do not count).
+    public var hasPartialEvent: Bool { pending.contains { $0 != 0x0A && $0 != 0x0D } }
+
+    /// The index after the last blank line that starts at or after `from`.
+    static func lastEventEnd(_ b: [UInt8], from: Int) -> Int? {
+        var i = b.count - 1
+        while i >= max(1, from + 1) {
+            if b[i] == 0x0A && (b[i - 1] == 0x0A || (b[i - 1] == 0x0D && i >= 2 && b[i - 2] == 0x0A)) { return i + 1 }
+            i -= 1
+        }
+        return nil
     }
 }
 

@@ -401,6 +401,28 @@ public final class Exchange: Sendable {
         }
     }
 
+    /// The client's in-stream error (an IR `error` event given to a fresh
+    /// stream encoder), framed by `t`: for a same-dialect stream, relayed
+    /// without being decoded, whose upstream broke after the client's status
+    /// was sent.
+    func encodeStreamError(_ t: StreamTranslator, status: Int, type: String, message: String) async throws -> [UInt8] {
+        try await worker.perform { [self] programs in
+            var e = jv_object()
+            e = JV.set(owned: e, "status", owned: jv_number(Double(status)))
+            e = JV.set(owned: e, "type", owned: JV.string(type))
+            e = JV.set(owned: e, "message", owned: JV.string(message))
+            var event = jv_object()
+            event = JV.set(owned: event, "type", owned: JV.string("error"))
+            event = JV.set(owned: event, "error", owned: e)
+            let encoded = try run(programs, client, "encode_stream", Self.foldInput(state: jv_null(), events: jv_array_append(jv_array(), event), final: true))
+            let out = JV.get(encoded, "out")
+            defer { jv_free(encoded); jv_free(out) }
+            var bytes: [UInt8] = []
+            t.framer.append(events: out, final: true, into: &bytes)
+            return bytes
+        }
+    }
+
     /// A whole upstream stream → one client reply (a non-stream client of a
     /// stream-only upstream): decoded into IR events, folded, encoded.
     public func collect(_ events: [SSEEvent]) async throws -> RuleReply {
@@ -649,6 +671,16 @@ public final class StreamTranslator: Sendable {
     public func finish() async throws -> [UInt8] {
         guard case .bytes(let b) = try await exchange.foldStep(self, events: [], final: true, peek: false) else { return [] }
         return b
+    }
+
+    /// Ends a stream whose upstream broke (a transport error, or an end in
+    /// the middle of an event). Translated, `finish` already turns the
+    /// missing terminator into the client's error; in the same dialect
+    /// nothing decoded the stream, so the client's encoder is handed the IR
+    /// error itself.
+    public func fail(_ message: String) async throws -> [UInt8] {
+        guard exchange.client == exchange.upstream else { return try await finish() }
+        return try await exchange.encodeStreamError(self, status: 502, type: "server", message: message)
     }
 
     deinit {
