@@ -307,6 +307,12 @@ struct Attempts: Sendable {
         report.upstreamAnswered(since: sent, ended: true)
         log?.upstreamResponse(status: head.status, body: reply)
         if head.status >= 300 { return await upstreamError(bound, head: head, body: reply) }
+        if isErrorBody(reply, dialect: provider.dialect) {
+            // A 2xx whose body is the upstream dialect's error: a failure
+            // like any other (502: the gateway got a bad answer), never a
+            // success with nothing in it.
+            return await upstreamError(bound, head: UpstreamHead(status: 502, headers: head.headers), body: reply)
+        }
         do {
             let translateStart = report.clock()
             let out = try await bound.translateResponse(reply)
@@ -353,6 +359,14 @@ struct Attempts: Sendable {
         } catch {
             return .done(await replies.error(502, "server", "the upstream's stream could not be translated: \(error)"))
         }
+    }
+
+    /// Whether a reply's top-level `error_key` (`dialect.json`) holds
+    /// something other than null.
+    func isErrorBody(_ body: [UInt8], dialect: String) -> Bool {
+        guard let key = state.rules.source.passthroughKeys[dialect]?.error,
+              let scan = JSONScan(body, keys: [key]), scan.isObject, let r = scan.ranges[key] else { return false }
+        return body[r.lowerBound] != UInt8(ascii: "n")
     }
 
     func upstreamError(_ bound: Exchange, head: UpstreamHead, body: [UInt8]) async -> Outcome {

@@ -41,8 +41,10 @@ public struct RuleSource: Sendable {
     /// Every `providers/*.json` under `root`, relative path → text.
     public let providerFiles: [String: String]
     /// Per dialect, from `<dialect>/dialect.json`: which top-level keys of a
-    /// request hold the model and the stream flag, and which request header
-    /// marks a client of this dialect on a shared endpoint (`Rules/README.md`).
+    /// request hold the model and the stream flag, which request header
+    /// marks a client of this dialect on a shared endpoint, and which
+    /// top-level key of a reply, when not null, makes it an error
+    /// (`Rules/README.md`).
     public let passthroughKeys: [String: PassthroughKeys]
     /// Provider patch modules (`providers/<name>.jq`) and the hooks each defines.
     public let patches: [String: Set<String>]
@@ -51,6 +53,7 @@ public struct RuleSource: Sendable {
         public var model: String?
         public var stream: String?
         public var clientHeader: String? = nil
+        public var error: String? = nil
     }
 
     /// Reads `root` (made absolute). Throws when a dialect folder lacks a
@@ -63,10 +66,11 @@ public struct RuleSource: Sendable {
         var passthroughKeys: [String: PassthroughKeys] = [:]
         for rel in FileSystem.walk(abs) where rel.hasSuffix("/dialect.json") {
             let d = String(rel.dropLast("/dialect.json".count))
-            guard let bytes = FileSystem.readBytes(abs + "/" + rel), let scan = JSONScan(bytes, keys: ["model_key", "stream_key", "client_header"]), scan.isObject else {
+            guard let bytes = FileSystem.readBytes(abs + "/" + rel), let scan = JSONScan(bytes, keys: ["model_key", "stream_key", "client_header", "error_key"]), scan.isObject else {
                 throw RuleCompileError(["\(rel): not a JSON object"])
             }
-            passthroughKeys[d] = PassthroughKeys(model: scan.string("model_key"), stream: scan.string("stream_key"), clientHeader: scan.string("client_header"))
+            passthroughKeys[d] = PassthroughKeys(model: scan.string("model_key"), stream: scan.string("stream_key"), clientHeader: scan.string("client_header"),
+                                                 error: scan.string("error_key"))
         }
         for rel in FileSystem.walk(abs) where rel.hasSuffix(".jq") || (rel.hasPrefix("providers/") && rel.hasSuffix(".json")) {
             guard let text = FileSystem.readText(abs + "/" + rel) else { throw RuleCompileError(["cannot read \(rel)"]) }
