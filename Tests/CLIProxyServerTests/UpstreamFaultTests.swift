@@ -297,8 +297,8 @@ private func sseBytes(_ n: Int) -> [UInt8] { chatChunks(n, finish: false).flatMa
     @Test func okStatusWithAnErrorBody() async throws {
         let errorBody = Array(#"{"error":{"message":"upstream exploded politely","type":"server_error","code":"boom"}}"#.utf8)
         let keyed = FakeUpstream { req in
-            req.header("authorization") == "Bearer k-liar" ? .json(200, errorBody)
-                : .json(200, Repo.fixture("openai-openai", "text", "upstream_response.json"))
+            if req.header("authorization") == "Bearer k-liar" { return .json(200, errorBody) }
+            return req.body.contains(#""stream":true"#) ? .stream(chatChunks(2)) : .json(200, Repo.fixture("openai-openai", "text", "upstream_response.json"))
         }
         try await keyed.start(); defer { keyed.stop() }
 
@@ -310,9 +310,10 @@ private func sseBytes(_ n: Int) -> [UInt8] { chatChunks(n, finish: false).flatMa
                              containing: "upstream exploded politely")
         }
         // A stream request answered with that JSON instead of a stream: no
-        // event came, so a clean HTTP error as well.
-        for dialect in ["claude", "responses"] {
-            expectCleanError(await mustReturn(c1, dialect, stream: true, "200 with error body, stream"), dialect)
+        // event came, so a clean HTTP error as well, with the upstream's message.
+        for dialect in ["claude", "responses", "openai"] {
+            expectCleanError(await mustReturn(c1, dialect, stream: true, "200 with error body, stream"), dialect,
+                             containing: "upstream exploded politely")
         }
 
         // With a second key: failover, the client never sees the lie.
@@ -322,6 +323,9 @@ private func sseBytes(_ n: Int) -> [UInt8] { chatChunks(n, finish: false).flatMa
             let r = await mustReturn(c2, dialect, stream: false, "200 with error body + failover")
             expectSuccess(r, dialect, stream: false)
             #expect(r?.body.contains("Portuguese") == true, "\(dialect): \(r?.body.prefix(300) ?? "")")
+        }
+        for dialect in ["claude", "claude", "openai", "openai"] {
+            expectSuccess(await mustReturn(c2, dialect, stream: true, "200 with error body, stream + failover"), dialect, stream: true)
         }
     }
 

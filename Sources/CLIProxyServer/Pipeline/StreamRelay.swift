@@ -38,7 +38,7 @@ struct StreamRelay: Sendable {
             return await attempts.upstreamError(bound, head: head, body: reply)
         }
         let source = UpstreamCursor(body: body)
-        if passthrough && attempts.framing == .sse { return await relayVerbatim(source, sent: sent) }
+        if passthrough && attempts.framing == .sse { return await relayVerbatim(source, head: head, sent: sent) }
         let sent0 = sent
 
         // Read up to the first complete upstream event.
@@ -46,14 +46,17 @@ struct StreamRelay: Sendable {
         var parser = SSEParser()
         var first: [SSEEvent] = []
         var ended = false
+        var peeked: [UInt8] = []
         do {
             while first.isEmpty {
                 guard let chunk = try await source.next() else { ended = true; break }
+                if peeked.count < 1 << 20 { peeked += chunk }
                 first = parser.feed(chunk)
             }
         } catch {
             return .unreachable(error.description)
         }
+        if first.isEmpty && ended, let error = await notAStream(peeked, head: head) { return error }
         let opening: [UInt8]
         let translateStart = report.clock()
         defer { report.addTranslate(since: translateStart) }
@@ -121,13 +124,15 @@ struct StreamRelay: Sendable {
     /// unfinished event and ends with the client's in-stream error, from the
     /// rules. When an observer wants tokens the events are also parsed on the
     /// side (up to 8 MiB of them) and decoded once the client has everything.
-    func relayVerbatim(_ source: UpstreamCursor, sent sent0: UInt64) async -> Attempts.Outcome {
+    func relayVerbatim(_ source: UpstreamCursor, head: UpstreamHead, sent sent0: UInt64) async -> Attempts.Outcome {
         var aligner = SSEEventAligner()
         var opening: [UInt8] = []
         var upstreamEnded = false
+        var peeked: [UInt8] = []
         do {
             while opening.isEmpty {
                 guard let chunk = try await source.next() else { upstreamEnded = true; break }
+                if peeked.count < 1 << 20 { peeked += chunk }
                 opening = aligner.take(chunk)
             }
         } catch {
@@ -136,6 +141,7 @@ struct StreamRelay: Sendable {
         }
         if opening.isEmpty {
             source.cancel()
+            if let error = await notAStream(peeked, head: head) { return error }
             return .unreachable("the upstream's stream ended before its first event")
         }
         let log = attempts.log
@@ -181,6 +187,17 @@ struct StreamRelay: Sendable {
             report.streamEnded(status: 200, usage: usage)
         }
         return .done(Response(status: .ok, headers: Replies.streamHeaders(.sse), body: body))
+    }
+}
+
+extension StreamRelay {
+    /// A 2xx "stream" that ended before any event and is the upstream
+    /// dialect's error body instead (a server answering a stream request with
+    /// JSON): that error, with the upstream's message, for the loop to act on.
+    func notAStream(_ bytes: [UInt8], head: UpstreamHead) async -> Attempts.Outcome? {
+        guard attempts.isErrorBody(bytes, dialect: bound.upstream) else { return nil }
+        attempts.log?.upstreamResponse(status: head.status, body: bytes)
+        return await attempts.upstreamError(bound, head: UpstreamHead(status: 502, headers: head.headers), body: bytes)
     }
 }
 
