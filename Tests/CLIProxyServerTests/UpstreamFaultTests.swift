@@ -103,6 +103,32 @@ private func fixtureEvents(_ pair: String, _ n: Int, separator: String) -> [UInt
 private func sseBytes(_ n: Int) -> [UInt8] { chatChunks(n, finish: false).flatMap { $0 } }
 
 @Suite(.serialized) struct UpstreamFaultTests {
+    // MARK: the relay's framing
+
+    /// The verbatim relay's aligner passes whole events only, whatever the
+    /// chunking (LF and CRLF, boundaries split across chunks), and notices a
+    /// stream cut in the middle of an event.
+    @Test func eventAlignerPassesWholeEventsOnly() {
+        let stream = Array("data: {\"a\":1}\n\nevent: x\r\ndata: {\"b\":2}\r\n\r\n: ping\n\ndata: [DONE]\n\n".utf8)
+        for size in [1, 2, 3, 5, 7, 16, stream.count] {
+            var aligner = SSEEventAligner()
+            var out: [UInt8] = [], cuts: [Int] = []
+            for start in stride(from: 0, to: stream.count, by: size) {
+                let got = aligner.take(Array(stream[start..<min(stream.count, start + size)]))
+                if !got.isEmpty { out += got; cuts.append(out.count) }
+            }
+            #expect(out == stream, "chunks of \(size)")
+            #expect(!aligner.hasPartialEvent)
+            for c in cuts { #expect(out[c - 1] == 0x0A && (out[c - 2] == 0x0A || out[c - 3] == 0x0A), "chunks of \(size): a cut at \(c) is a boundary") }
+        }
+        var cut = SSEEventAligner()
+        #expect(cut.take(Array("data: {\"a\":1}\n\ndata: {\"b\"".utf8)) == Array("data: {\"a\":1}\n\n".utf8))
+        #expect(cut.hasPartialEvent)
+        var blank = SSEEventAligner()
+        _ = blank.take(Array("data: 1\n\n\n".utf8))
+        #expect(!blank.hasPartialEvent, "a trailing blank line is no event")
+    }
+
     // MARK: connection refused
 
     @Test func connectionRefused() async throws {
