@@ -228,6 +228,20 @@ private func sseBytes(_ n: Int) -> [UInt8] { chatChunks(n, finish: false).flatMa
         let cr = await mustReturn(faultClient(cs), "responses", stream: true, "reset mid-stream", model: "gpt-5")
         expectInStreamError(cr, "responses", sawFirst: "response.output_text.delta")
 
+        // A break after the upstream's own terminator (the connection closed
+        // without its final chunk) adds nothing: the answer was complete.
+        let late = FakeUpstream { req in
+            req.path.hasPrefix("/v1/messages") ? .stream([Repo.fixture("claude-claude", "tools", "upstream_stream.sse")], reset: true)
+                : .stream(chatChunks(2), reset: true)
+        }
+        try await late.start(); defer { late.stop() }
+        let ls = try await TestServer(yaml: config(late)); defer { ls.stop() }
+        for (dialect, model) in [("openai", "my-model"), ("claude", "claude-sonnet-4-20250514"), ("claude", "my-model")] {
+            let r = await mustReturn(faultClient(ls), dialect, stream: true, "reset after the terminator", model: model)
+            expectSuccess(r, dialect, stream: true)
+            #expect(r?.body.contains("error") == false, "\(dialect) via \(model): \(r?.body.suffix(300) ?? "")")
+        }
+
         // Before the first event: the 200 head came, then the connection broke.
         // Nothing reached the client yet, so the next key serves it.
         let keyed = FakeUpstream { req in

@@ -73,6 +73,7 @@ struct StreamRelay: Sendable {
             return .done(await attempts.replies.error(502, "server", "the upstream's stream could not be translated: \(error)"))
         }
         let parserBox = ParserBox(parser)
+        let lastFirst = first.last
         let log = attempts.log
         let upstreamEnded = ended
         let report = self.report, bound = self.bound
@@ -83,6 +84,7 @@ struct StreamRelay: Sendable {
             defer { report.streamEnded(status: status, usage: bound.usage) }
             var sent = opening
             var translating: UInt64 = 0
+            var last = lastFirst
             try await writer.write(ByteBuffer(bytes: opening))
             if !upstreamEnded {
                 var broken: String? = nil
@@ -90,6 +92,7 @@ struct StreamRelay: Sendable {
                     while let chunk = try await source.next() {
                         let events = parserBox.feed(chunk)
                         if events.isEmpty { continue }
+                        last = events.last
                         let start = report.clock()
                         let out = try await translator.translate(events)
                         let spent = report.clock() - start
@@ -105,7 +108,7 @@ struct StreamRelay: Sendable {
                 if broken == nil && parserBox.hasPartialEvent { broken = "the stream ended in the middle of an event" }
                 report.upstreamEnded(since: sent0, excluding: translating)
                 let tail: [UInt8]
-                if let broken { tail = try await translator.fail("upstream stream broke: \(broken)") } else { tail = try await translator.finish() }
+                if let broken { tail = try await translator.fail("upstream stream broke: \(broken)", after: last) } else { tail = try await translator.finish() }
                 if !tail.isEmpty { sent += tail; try await writer.write(ByteBuffer(bytes: tail)) }
             }
             log?.clientResponse(status: 200, body: sent)
@@ -159,11 +162,13 @@ struct StreamRelay: Sendable {
             try await writer.write(ByteBuffer(bytes: opening0))
             if keep { keptBytes += opening0.count; kept += parser.feed(opening0) }
             var broken: String? = nil
+            var lastWhole = opening0
             if !ended0 {
                 do {
                     while let chunk = try await source.next() {
                         let whole = alignerBox.take(chunk)
                         if whole.isEmpty { continue }
+                        lastWhole = whole
                         count += whole.count
                         try await writer.write(ByteBuffer(bytes: whole))
                         if keep && keptBytes < 8 << 20 { keptBytes += whole.count; kept += parser.feed(whole) }
@@ -177,7 +182,9 @@ struct StreamRelay: Sendable {
             log?.note("relayed \(count) bytes verbatim")
             if let broken {
                 // The client's own dialect says the stream failed (pitfall 52).
-                let tail = try await bound.streamTranslator(framing: .sse).fail("upstream stream broke: \(broken)")
+                var lastParser = SSEParser()
+                let tail = try await bound.streamTranslator(framing: .sse).fail("upstream stream broke: \(broken)",
+                                                                                 after: lastParser.feed(lastWhole).last)
                 if !tail.isEmpty { try await writer.write(ByteBuffer(bytes: tail)) }
                 log?.note("upstream stream broke: \(broken)")
             }

@@ -423,6 +423,32 @@ public final class Exchange: Sendable {
         }
     }
 
+    /// Whether `event`, the last one an upstream stream delivered, ended that
+    /// stream (its terminator, or its own error event): the upstream
+    /// dialect's decoder, given only that event, stops with it — or, told the
+    /// stream is over, reports no error. For same-dialect relays, which do
+    /// not decode, when the connection broke after the last event.
+    func endsStream(_ event: SSEEvent) async -> Bool {
+        (try? await worker.perform { [self] programs -> Bool in
+            func decoded(final: Bool) throws -> Set<String> {
+                let events = try hook(programs, "event", SSEWriter.jvEvents([event]))
+                let d = try run(programs, upstream, "decode_stream", Self.foldInput(state: jv_null(), events: events, final: final))
+                let out = JV.get(d, "out")
+                defer { jv_free(d); jv_free(out) }
+                var types = Set<String>()
+                for i in 0..<JV.arrayCount(out) {
+                    let e = JV.element(out, i), t = JV.get(e, "type")
+                    if let text = JV.text(t) { types.insert(text) }
+                    jv_free(t); jv_free(e)
+                }
+                return types
+            }
+            let open = try decoded(final: false)
+            if open.contains("message_stop") || open.contains("error") { return true }
+            return !(try decoded(final: true)).contains("error")
+        }) ?? false
+    }
+
     /// A whole upstream stream → one client reply (a non-stream client of a
     /// stream-only upstream): decoded into IR events, folded, encoded.
     public func collect(_ events: [SSEEvent]) async throws -> RuleReply {
@@ -678,8 +704,11 @@ public final class StreamTranslator: Sendable {
     /// missing terminator into the client's error; in the same dialect
     /// nothing decoded the stream, so the client's encoder is handed the IR
     /// error itself.
-    public func fail(_ message: String) async throws -> [UInt8] {
+    /// `last` is the last whole event the upstream sent: when it already
+    /// ended the stream, the break came after the end and nothing is added.
+    public func fail(_ message: String, after last: SSEEvent?) async throws -> [UInt8] {
         guard exchange.client == exchange.upstream else { return try await finish() }
+        if let last, await exchange.endsStream(last) { return [] }
         return try await exchange.encodeStreamError(self, status: 502, type: "server", message: message)
     }
 
