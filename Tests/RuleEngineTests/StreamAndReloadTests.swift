@@ -106,11 +106,65 @@ import CJQ
         let set = try await rules.build(threads: 1)
         rules.write("beta/request.jq", "def decode($ctx): {;\n")
         rules.write("lib/util.jq", "def shout: error(\"edited\");\n")
-        let late = Programs(source: set.source)
-        try late.compile("beta")
-        try late.compile("alpha")
+        let late = ProgramCache()
+        try late.retain("beta", of: set.keys)
+        try late.retain("alpha", of: set.keys)
         let ex = Exchange(ruleSet: set, client: "alpha", upstream: "beta", context: TestRules.context())
         #expect(try await ex.translateRequest(#"{"t":"x"}"#.bytes).text == #"{"model":"up-model","content":"X"}"#)
+    }
+
+    /// A reload compiles only the dialects whose files changed and shares the
+    /// others' programs with the running set, on the same threads; programs
+    /// are freed with the last set using them, and a broken reload changes
+    /// nothing.
+    @Test func reloadsCompileOnlyWhatChangedAndFreeWhatNoSetUses() async throws {
+        let rules = TestRules()
+        let store = RuleSetStore(try await rules.build(threads: 2))
+        var first: RuleSet? = store.ruleSet
+        #expect(Set(first!.compiledDialects) == Set(first!.dialects))
+        func cached(_ set: RuleSet) async -> [Int] {
+            var out: [Int] = []
+            for t in set.pool.threads { out.append((try? await t.perform { $0.count }) ?? -1) }
+            return out
+        }
+        await first!.waitUntilWarm()
+        let dialects = first!.dialects.count
+        #expect(await cached(first!) == [dialects, dialects])
+
+        let old = Exchange(ruleSet: first!, client: "alpha", upstream: "beta", context: TestRules.context())
+        rules.write("beta/request.jq", """
+        def decode($ctx): {text: .content};
+        def encode($ctx): {model: $ctx.model, content: .text, v: 3};
+        def passthrough($ctx): .;
+        """)
+        #expect(await store.reload() == nil)
+        let second = store.ruleSet
+        #expect(second.compiledDialects == ["beta"], "\(second.compiledDialects)")
+        #expect(second.pool === first!.pool, "the same threads")
+        await second.waitUntilWarm()
+        #expect(await cached(second) == [dialects + 1, dialects + 1], "old and new beta, one alpha")
+        let fresh = Exchange(ruleSet: second, client: "alpha", upstream: "beta", context: TestRules.context())
+        #expect(try await fresh.translateRequest(#"{"t":"a"}"#.bytes).text.contains("\"v\":3"))
+        #expect(try await old.translateRequest(#"{"t":"b"}"#.bytes).text == #"{"model":"up-model","content":"B"}"#)
+
+        // A broken version: refused, nothing retained or freed.
+        rules.write("beta/request.jq", "def decode($ctx): {;\n")
+        #expect(await store.reload() != nil)
+        #expect(store.ruleSet === second)
+        await second.waitUntilWarm()
+        #expect(await cached(second) == [dialects + 1, dialects + 1])
+
+        // The old set goes (its last exchange too): its beta program is freed, alpha stays.
+        first = nil
+        _ = consume old
+        var counts: [Int] = []
+        for _ in 0..<200 {
+            counts = await cached(second)
+            if counts == [dialects, dialects] { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(counts == [dialects, dialects])
+        #expect(try await fresh.translateRequest(#"{"t":"c"}"#.bytes).text.contains("\"v\":3"))
     }
 
     @Test func compileErrorsNameTheOriginalFiles() async throws {

@@ -1,78 +1,122 @@
 import Synchronization
 
-/// An immutable, compiled rule set: the dialects found in a `Rules/` folder
-/// and a pool of worker threads, each holding its own compiled copy of every
-/// dialect's program.
+/// An immutable, compiled rule set: the dialects found in a `Rules/` folder,
+/// compiled on every thread of a pool of rule threads.
 ///
 /// A rule set is built off to the side (`build`) and swapped in whole
-/// (`RuleSetStore`); requests in flight keep using the set they started with,
-/// whose threads stop when the last of them lets go.
+/// (`RuleSetStore`); requests in flight keep using the set they started
+/// with. A reload builds its set on the running set's threads and compiles
+/// only the dialects whose files changed: the others' programs are shared
+/// through each thread's `ProgramCache`, and freed when no set uses them.
 public final class RuleSet: Sendable {
     public let source: RuleSource
-    let workers: [RuleWorker]
-    /// Wall-clock milliseconds the build took (all workers compile in parallel).
+    let pool: RuleThreadPool
+    let keys: ProgramKeys
+    /// Wall-clock milliseconds the build took (the threads compile in parallel).
     public let buildMilliseconds: Double
+    /// Dialects this build compiled (the others were reused from the set it was built beside).
+    public let compiledDialects: [String]
     private let nextWorker = Atomic<Int>(0)
 
     public var dialects: [String] { source.dialects }
-    public var workerCount: Int { workers.count }
+    public var workerCount: Int { pool.threads.count }
 
-    private init(source: RuleSource, workers: [RuleWorker], buildMilliseconds: Double) {
+    private init(source: RuleSource, pool: RuleThreadPool, keys: ProgramKeys, compiled: [String], buildMilliseconds: Double) {
         self.source = source
-        self.workers = workers
+        self.pool = pool
+        self.keys = keys
+        self.compiledDialects = compiled
         self.buildMilliseconds = buildMilliseconds
     }
 
-    deinit { for w in workers { w.stop() } }
+    /// Each thread lets go of this set's programs (after the jobs queued before).
+    deinit {
+        let keys = self.keys.byDialect.values
+        for t in pool.threads { t.submit { cache in for k in keys { cache.release(k) } } }
+    }
 
-    /// Reads and compiles `root` on `threads` worker threads (default: one per
-    /// core). Every dialect is compiled once, the dialects spread over the
-    /// threads, before this returns — so a broken rule fails the build. Each
-    /// thread then compiles the dialects it has not got yet, ahead of any job.
-    public static func build(root: String, threads: Int? = nil) async throws(RuleCompileError) -> RuleSet {
+    /// Reads and compiles `root` on `threads` rule threads (default: one per
+    /// core), or on the threads of `beside` (a reload), reusing its programs
+    /// for every dialect whose files did not change. Each dialect to compile
+    /// is compiled once, spread over the threads, before this returns — so a
+    /// broken rule fails the build and nothing changes; every thread then
+    /// compiles the rest before any job of the new set can reach it.
+    public static func build(root: String, threads: Int? = nil, beside: RuleSet? = nil) async throws(RuleCompileError) -> RuleSet {
         let start = Clock.nanoseconds()
         let source = try RuleSource.load(root: root)
-        let count = max(1, threads ?? Clock.processorCount())
-        let dialects = source.dialects
-        let results: [(RuleWorker, RuleCompileError?)] = await withTaskGroup(of: (Int, RuleWorker, RuleCompileError?).self) { group in
-            for i in 0..<count {
-                let first = dialects.enumerated().filter { $0.offset % count == i }.map(\.element)
-                let rest = (0..<dialects.count).map { dialects[($0 + i) % dialects.count] }.filter { !first.contains($0) }
+        let keys = ProgramKeys(source: source)
+        let pool: RuleThreadPool
+        if let running = beside?.pool { pool = running } else { pool = try RuleThreadPool(count: threads ?? Clock.processorCount()) }
+        let all = source.dialects
+        let reused = Set(all.filter { beside?.keys.byDialect[$0] == keys.byDialect[$0] })
+        let toCompile = all.filter { !reused.contains($0) }
+        let count = pool.threads.count
+
+        // First pass, awaited: each thread compiles its share of the new programs (and retains them);
+        // a thread that fails lets go of what it had retained.
+        func share(_ i: Int) -> [String] { toCompile.enumerated().filter { $0.offset % count == i }.map(\.element) }
+        let outcomes: [(Int, RuleCompileError?)] = await withTaskGroup(of: (Int, RuleCompileError?).self) { group in
+            for (i, t) in pool.threads.enumerated() {
+                let mine = share(i)
                 group.addTask {
-                    let (w, e) = await RuleWorker.start(index: i, source: source, first: first, rest: rest)
-                    return (i, w, e)
+                    let error: RuleCompileError?
+                    do { error = try await t.perform { cache -> RuleCompileError? in
+                        var retained: [String] = []
+                        for d in mine {
+                            do throws(RuleCompileError) { try cache.retain(d, of: keys) } catch {
+                                for r in retained { cache.release(keys.byDialect[r]!) }
+                                return error
+                            }
+                            retained.append(d)
+                        }
+                        return nil
+                    } } catch let e { error = RuleCompileError(["a rule thread failed: \(e)"]) }
+                    return (i, error)
                 }
             }
-            var all: [(Int, RuleWorker, RuleCompileError?)] = []
-            for await r in group { all.append(r) }
-            return all.sorted { $0.0 < $1.0 }.map { ($0.1, $0.2) }
+            var out: [(Int, RuleCompileError?)] = []
+            for await r in group { out.append(r) }
+            return out.sorted { $0.0 < $1.0 }
         }
-        let workers = results.map(\.0)
-        if let failure = results.compactMap(\.1).first {
-            for w in workers { w.stop() }
+        if let failure = outcomes.compactMap(\.1).first {
+            // Undo the shares that did compile.
+            for (i, error) in outcomes where error == nil {
+                let mine = share(i)
+                pool.threads[i].submit { cache in for d in mine { cache.release(keys.byDialect[d]!) } }
+            }
             throw failure
         }
-        return RuleSet(source: source, workers: workers, buildMilliseconds: Double(Clock.nanoseconds() - start) / 1e6)
-    }
-
-    /// Returns once every worker has compiled every dialect (jobs run in
-    /// order, so an empty job on each worker waits for its compiles).
-    public func waitUntilWarm() async {
-        for w in workers { _ = try? await w.perform { _ in true } }
-    }
-
-    /// The least busy worker (ties broken round-robin).
-    func pickWorker() -> RuleWorker {
-        let start = nextWorker.add(1, ordering: .relaxed).newValue
-        var best = workers[start % workers.count]
-        var bestLoad = best.pending.load(ordering: .relaxed)
-        if bestLoad == 0 { return best }
-        for k in 1..<workers.count {
-            let w = workers[(start + k) % workers.count]
-            let l = w.pending.load(ordering: .relaxed)
-            if l < bestLoad { best = w; bestLoad = l }
+        // Second pass, queued before the set is returned (so before any of its jobs): every thread
+        // retains every other program of the set, compiling what it does not hold yet.
+        for (i, t) in pool.threads.enumerated() {
+            let mine = Set(share(i))
+            let rest = all.filter { !mine.contains($0) }
+            t.submit { cache in for d in rest { try? cache.retain(d, of: keys) } }
         }
-        return best
+        return RuleSet(source: source, pool: pool, keys: keys, compiled: toCompile,
+                       buildMilliseconds: Double(Clock.nanoseconds() - start) / 1e6)
+    }
+
+    /// Returns once every thread has compiled every dialect (jobs run in
+    /// order, so an empty job on each thread waits for its compiles).
+    public func waitUntilWarm() async {
+        for t in pool.threads { _ = try? await t.perform { _ in true } }
+    }
+
+    /// The least busy thread (ties broken round-robin), as this set's worker.
+    func pickWorker() -> RuleWorker {
+        let threads = pool.threads
+        let start = nextWorker.add(1, ordering: .relaxed).newValue
+        var best = threads[start % threads.count]
+        var bestLoad = best.pending.load(ordering: .relaxed)
+        if bestLoad > 0 {
+            for k in 1..<threads.count {
+                let t = threads[(start + k) % threads.count]
+                let l = t.pending.load(ordering: .relaxed)
+                if l < bestLoad { best = t; bestLoad = l }
+            }
+        }
+        return RuleWorker(thread: best, keys: keys)
     }
 
     public func hasDialect(_ name: String) -> Bool { source.dialects.contains(name) }
@@ -96,7 +140,7 @@ public final class RuleSetStore: Sendable {
     @discardableResult
     public func reload(threads: Int? = nil, accept: (@Sendable (RuleSet) async -> String?)? = nil) async -> Error? {
         let fresh: RuleSet
-        do { fresh = try await RuleSet.build(root: root, threads: threads) } catch { return error }
+        do { fresh = try await RuleSet.build(root: root, threads: threads, beside: ruleSet) } catch { return error }
         if let accept, let why = await accept(fresh) { return RuleCompileError([why]) }
         current.withLock { $0 = fresh }
         return nil

@@ -6,31 +6,88 @@ import Darwin
 import Synchronization
 import CJQ
 
-/// The compiled dialect programs of one worker thread, by dialect name.
-/// Thread-owned: only jobs running on that worker touch it.
-final class Programs {
-    private var byDialect: [String: JQProgram] = [:]
-    private let source: RuleSource
+/// The compiled programs one rule thread holds, by program key (see
+/// `ProgramKeys`), each with the number of rule sets using it. A reload that
+/// leaves a dialect's files alone finds its program here and compiles
+/// nothing for it; a program goes when the last set using it does.
+/// Thread-owned: only jobs running on that thread touch it.
+final class ProgramCache {
+    private var entries: [String: (program: JQProgram, sets: Int)] = [:]
 
-    init(source: RuleSource) { self.source = source }
+    func has(_ key: String) -> Bool { entries[key] != nil }
+    func program(_ key: String) -> JQProgram? { entries[key]?.program }
+    var count: Int { entries.count }
 
-    func has(_ dialect: String) -> Bool { byDialect[dialect] != nil }
-
-    func compile(_ dialect: String) throws(RuleCompileError) {
-        if byDialect[dialect] != nil { return }
+    /// One more set uses `key`: compiled from `keys.source` when not here yet.
+    func retain(_ dialect: String, of keys: ProgramKeys) throws(RuleCompileError) {
+        guard let key = keys.byDialect[dialect] else { return }
+        if entries[key] != nil { entries[key]!.sets += 1; return }
+        let source = keys.source
         do {
-            byDialect[dialect] = try JQProgram(source: source.program(for: dialect), libraryPaths: [source.snapshot.path])
+            entries[key] = (try JQProgram(source: source.program(for: dialect), libraryPaths: [source.snapshot.path]), 1)
         } catch {
             throw RuleCompileError(error.messages.map { source.snapshot.restore($0, root: source.root) })
         }
     }
 
-    /// The program of `dialect`, compiled now if this worker has not yet.
+    /// A set using `key` is gone.
+    func release(_ key: String) {
+        guard let e = entries[key] else { return }
+        if e.sets <= 1 { entries[key] = nil } else { entries[key]!.sets = e.sets - 1 }
+    }
+}
+
+/// A rule set's program key per dialect: a digest of the dialect's generated
+/// program and of every rule file it can import (its own folder, `lib/`,
+/// `providers/` — everything but the other dialects' folders). Equal keys
+/// mean equal compiled programs, so a reload reuses them.
+final class ProgramKeys: Sendable {
+    let source: RuleSource
+    let byDialect: [String: String]
+
+    init(source: RuleSource) {
+        self.source = source
+        var keys: [String: String] = [:]
+        for d in source.dialects {
+            let others = source.dialects.filter { $0 != d }.map { $0 + "/" }
+            var h = FNV64()
+            h.add(source.program(for: d))
+            for (path, text) in source.files.merging(source.providerFiles, uniquingKeysWith: { a, _ in a }).sorted(by: { $0.key < $1.key })
+            where !others.contains(where: path.hasPrefix) {
+                h.add(path); h.add(text)
+            }
+            keys[d] = d + ":" + h.hex
+        }
+        byDialect = keys
+    }
+}
+
+/// FNV-1a, 64 bits: a content digest for cache keys (not a security boundary;
+/// the inputs are the operator's own rule files).
+struct FNV64 {
+    private var h: UInt64 = 0xcbf29ce484222325
+    mutating func add(_ s: String) {
+        for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x100000001b3 }
+        h = (h ^ 0xff) &* 0x100000001b3  // a separator, so ("ab","c") ≠ ("a","bc")
+    }
+    var hex: String { String(h, radix: 16) }
+}
+
+/// What a job sees: the programs of the thread it runs on, looked up through
+/// the keys of the rule set it belongs to.
+struct Programs {
+    let cache: ProgramCache
+    let keys: ProgramKeys
+
+    func has(_ dialect: String) -> Bool { keys.byDialect[dialect].map(cache.has) ?? false }
+
+    /// The program of `dialect` in this job's rule set.
     func program(_ dialect: String) throws -> JQProgram {
-        if let p = byDialect[dialect] { return p }
-        guard source.dialects.contains(dialect) else { throw RuleRuntimeError(rule: "runtime", message: "unknown dialect \(dialect)") }
-        try compile(dialect)
-        return byDialect[dialect]!
+        guard let key = keys.byDialect[dialect] else { throw RuleRuntimeError(rule: "runtime", message: "unknown dialect \(dialect)") }
+        // Every thread retains every program of a set before that set's first job (`RuleSet.build`),
+        // so a miss means that compile failed on this thread alone.
+        guard let p = cache.program(key) else { throw RuleRuntimeError(rule: "runtime", message: "the rules of \(dialect) are not compiled on this worker") }
+        return p
     }
 
     /// Runs `op` of `dialect` on an input envelope (consumed); one output (owned).
@@ -41,16 +98,55 @@ final class Programs {
     }
 }
 
-/// Dedicated threads, each owning one compiled copy of the dialect programs.
+/// A rule set's handle on one rule thread: jobs submitted through it see the
+/// set's programs. `Exchange` pins itself to one.
+struct RuleWorker: Sendable {
+    let thread: RuleThread
+    let keys: ProgramKeys
+
+    func submit(_ job: @escaping (Programs) -> Void) {
+        let keys = keys
+        thread.submit { cache in job(Programs(cache: cache, keys: keys)) }
+    }
+
+    /// Runs `body` on the thread and returns its (Sendable) result.
+    func perform<T: Sendable>(_ body: @escaping @Sendable (Programs) throws -> T) async throws -> T {
+        let keys = keys
+        return try await thread.perform { cache in try body(Programs(cache: cache, keys: keys)) }
+    }
+}
+
+/// Dedicated threads, each owning a `ProgramCache`, shared by the rule sets
+/// built on them (a reload builds its set on the running set's threads).
+/// Stopped when the last set using them is gone.
+final class RuleThreadPool: Sendable {
+    let threads: [RuleThread]
+
+    init(count: Int) throws(RuleCompileError) {
+        var started: [RuleThread] = []
+        for i in 0..<max(1, count) {
+            guard let t = RuleThread(index: i) else {
+                for s in started { s.stop() }
+                throw RuleCompileError(["cannot start a rule worker thread"])
+            }
+            started.append(t)
+        }
+        threads = started
+    }
+
+    deinit { for t in threads { t.stop() } }
+}
+
+/// One plain thread with a FIFO of jobs and its `ProgramCache`.
 ///
 /// A translation of a large request takes milliseconds of CPU: it must not
 /// block Swift's cooperative pool (two threads on a two-core machine). And a
 /// `jq_state`, with every `jv` it produced, must stay on one thread. So each
-/// worker is a plain thread with its own `Programs` and a FIFO of jobs; a
-/// caller that needs several steps on the same values (a stream's fold state,
-/// a parsed request) pins itself to one worker (see `Exchange`).
-final class RuleWorker: @unchecked Sendable {
-    typealias Job = (Programs) -> Void
+/// rule thread owns its compiled programs, and a caller that needs several
+/// steps on the same values (a stream's fold state, a parsed request) pins
+/// itself to one thread (see `Exchange`).
+final class RuleThread: @unchecked Sendable {
+    typealias Job = (ProgramCache) -> Void
 
     // The lock and condition live at fixed heap addresses (a Swift stored
     // property passed `&` to pthreads has no such guarantee).
@@ -62,14 +158,30 @@ final class RuleWorker: @unchecked Sendable {
     private var queue: [Job?] = []
     private var head = 0
     private var stopping = false
-    /// Jobs submitted and not yet finished, for picking the least busy worker.
+    /// Jobs submitted and not yet finished, for picking the least busy thread.
     let pending = Atomic<Int>(0)
     let index: Int
 
-    private init(index: Int) {
+    /// Starts the thread; nil when the system refuses one.
+    init?(index: Int) {
         self.index = index
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(cond, nil)
+        var attr = pthread_attr_t()
+        pthread_attr_init(&attr)
+        pthread_attr_setstacksize(&attr, 8 << 20)
+        var tid = pthread_t()
+        let rc = pthread_create(&tid, &attr, { raw in
+            let me = Unmanaged<RuleThread>.fromOpaque(raw!).takeRetainedValue()
+            me.threadMain()
+            return nil
+        }, Unmanaged.passRetained(self).toOpaque())
+        pthread_attr_destroy(&attr)
+        if rc != 0 {
+            Unmanaged.passUnretained(self).release()
+            return nil
+        }
+        pthread_detach(tid)
     }
 
     deinit {
@@ -79,51 +191,13 @@ final class RuleWorker: @unchecked Sendable {
         mutex.deallocate()
     }
 
-    /// Starts a worker thread. It compiles `first` (reporting the outcome
-    /// through the returned value), then `rest`, then serves jobs; jobs
-    /// submitted meanwhile wait in order behind the compiles.
-    static func start(index: Int, source: RuleSource, first: [String], rest: [String]) async -> (RuleWorker, RuleCompileError?) {
-        let worker = RuleWorker(index: index)
-        let error: RuleCompileError? = await withCheckedContinuation { cont in
-            let box = StartBox(worker: worker, source: source, first: first, rest: rest) { cont.resume(returning: $0) }
-            var attr = pthread_attr_t()
-            pthread_attr_init(&attr)
-            pthread_attr_setstacksize(&attr, 8 << 20)
-            var tid = pthread_t()
-            let rc = pthread_create(&tid, &attr, { raw in
-                let box = Unmanaged<StartBox>.fromOpaque(raw!).takeRetainedValue()
-                box.worker.threadMain(box)
-                return nil
-            }, Unmanaged.passRetained(box).toOpaque())
-            pthread_attr_destroy(&attr)
-            if rc != 0 { cont.resume(returning: RuleCompileError(["cannot start a rule worker thread (error \(rc))"])) }
-            else { pthread_detach(tid) }
-        }
-        return (worker, error)
-    }
-
-    private final class StartBox {
-        let worker: RuleWorker, source: RuleSource, first: [String], rest: [String]
-        let done: (RuleCompileError?) -> Void
-        init(worker: RuleWorker, source: RuleSource, first: [String], rest: [String], done: @escaping (RuleCompileError?) -> Void) {
-            self.worker = worker; self.source = source; self.first = first; self.rest = rest; self.done = done
-        }
-    }
-
-    private func threadMain(_ box: StartBox) {
-        let programs = Programs(source: box.source)
+    private func threadMain() {
+        let cache = ProgramCache()
         // Oniguruma initialises itself lazily and without a lock on its first
         // regex: warm it up once per process, before any rule runs.
-        _ = RuleWorker.warmUpRegex
-        var failure: RuleCompileError? = nil
-        for d in box.first {
-            do throws(RuleCompileError) { try programs.compile(d) } catch { failure = failure ?? error }
-        }
-        box.done(failure)
-        if failure != nil { return }
-        for d in box.rest where !isStopping { try? programs.compile(d) }
+        _ = RuleThread.warmUpRegex
         while let job = next() {
-            job(programs)
+            job(cache)
             pending.subtract(1, ordering: .relaxed)
         }  // `job` is released here, outside the lock
     }
@@ -158,17 +232,11 @@ final class RuleWorker: @unchecked Sendable {
         pthread_mutex_unlock(mutex)
     }
 
-    /// Runs `body` on this worker's thread and returns its (Sendable) result.
-    func perform<T: Sendable>(_ body: @escaping @Sendable (Programs) throws -> T) async throws -> T {
+    /// Runs `body` on this thread and returns its (Sendable) result.
+    func perform<T: Sendable>(_ body: @escaping @Sendable (ProgramCache) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { cont in
-            submit { programs in cont.resume(with: Result { try body(programs) }) }
+            submit { cache in cont.resume(with: Result { try body(cache) }) }
         }
-    }
-
-    private var isStopping: Bool {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return stopping
     }
 
     /// Lets the thread finish the queued jobs, then exit (dropping its programs).
