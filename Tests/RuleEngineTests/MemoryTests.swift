@@ -25,6 +25,9 @@ import Glibc
                 let t = ex.streamTranslator()
                 _ = try await t.translate([SSEEvent(name: "delta", data: #"{"c":"x\#(i)"}"#.bytes), SSEEvent(name: "stop", data: "{}".bytes)])
                 _ = try await t.finish()
+                // the server's path for a translated request: parsed on first need by encodeUpstream
+                let fresh = Exchange(ruleSet: set, client: "alpha", upstream: "beta", context: TestRules.context(stream: false))
+                _ = try await fresh.encodeUpstream(from: #"{"t":"message number \#(i) parsed by encodeUpstream"}"#.bytes)
             }
             await set.waitUntilWarm()  // lets the workers release what the exchanges left behind
         }

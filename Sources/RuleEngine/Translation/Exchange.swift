@@ -261,7 +261,10 @@ public final class Exchange: Sendable {
     public func encodeUpstream(from body: [UInt8]? = nil) async throws -> EncodedRequest {
         try await worker.perform { [self] programs in
             if jv_get_kind(values.request.value) == JV_KIND_NULL, let body {
-                remember(request: try Self.parse(body))
+                // remember(request:) borrows (it keeps a copy): the parsed value is ours to free
+                let req = try Self.parse(body)
+                remember(request: req)
+                jv_free(req)
             }
             let viaIR = client != upstream || context.reasoning != nil
             if viaIR && jv_get_kind(values.ir.value) == JV_KIND_NULL {
