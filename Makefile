@@ -7,7 +7,7 @@ VENV         = .venv
 PY           = $(VENV)/bin/python
 CLIPROXY     = .build/debug/cliproxy
 
-.PHONY: all deps venv build run test unit rules-test sdk-check ir-check bench clean
+.PHONY: all deps venv build run test unit rules-test sdk-check ir-check bench reliability clean
 
 all: build
 
@@ -50,6 +50,14 @@ unit: deps
 
 rules-test: build
 	$(CLIPROXY) rules test
+
+# Fuzz, load and reload under load against the debug binary and a canned upstream (scripts/reliability/,
+# docs/RELIABILITY.md). The fast versions; the long ones and the soak are in docs/RELIABILITY.md.
+RELIABILITY = python3 scripts/reliability/reliability.py
+reliability: build
+	CLIPROXY=$(CLIPROXY) $(RELIABILITY) fuzz --count 1000 --timeout 60
+	CLIPROXY=$(CLIPROXY) $(RELIABILITY) load --concurrency 10,100 --seconds 3 --interval-ms 20 --max-rss-mb 400
+	CLIPROXY=$(CLIPROXY) $(RELIABILITY) reload --seconds 5 --goal 0
 
 bench: deps
 	$(SWIFT) build -c release --product cliproxy-bench
