@@ -417,6 +417,8 @@ async def run(args):
             await asyncio.sleep(2.0)
             after_round.append(rss_kb(h.pid))
             print("  RSS after round %d (settled): %.1f MB" % (rnd + 1, after_round[-1] / 1024), flush=True)
+            if os.environ.get("RELIABILITY_ROUND_HOOK"):  # e.g. a gdb call printing malloc's in-use bytes
+                os.system(os.environ["RELIABILITY_ROUND_HOOK"].replace("{pid}", str(h.pid)))
 
     # settle: valid traffic again, so freed memory is reused rather than counted
     fuzz_s = time.monotonic() - t_start
