@@ -97,7 +97,10 @@ extension CLIProxyServer {
                        .init(service: signalled, successTerminationBehavior: .ignore)],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         configuration.maximumGracefulShutdownDuration = store.state.config.shutdownGracePeriod
-        configuration.maximumCancellationDuration = .seconds(5)
+        // Past the grace period, what is still running is cancelled; a request
+        // that does not notice (one still waiting for an upstream's first
+        // byte) must not hold the exit up for long.
+        configuration.maximumCancellationDuration = .seconds(1)
         do {
             try await ServiceGroup(configuration: configuration).run()
         } catch {

@@ -23,8 +23,12 @@ public final class UpstreamTransport: Sendable {
 
     /// - Parameter maxConnectionsPerHost: connections open at once to one
     ///   host (and port); transfers beyond wait for a free connection, or
-    ///   share one as HTTP/2 streams.
-    public init(maxConnectionsPerHost: Int = 16) {
+    ///   share one as HTTP/2 streams. The default is high because an
+    ///   HTTP/1.1 upstream (a local OpenAI-compatible server) needs one
+    ///   connection per open stream: with 16, the 17th concurrent stream
+    ///   waited for one of the first 16 to end (measured in
+    ///   docs/RELIABILITY.md, "Load").
+    public init(maxConnectionsPerHost: Int = 1024) {
         engine = Engine(maxConnectionsPerHost: max(1, maxConnectionsPerHost))
     }
 
@@ -81,7 +85,7 @@ final class Engine: @unchecked Sendable {
         _ = curlGlobalInit
         multi = curl_multi_init()!
         _ = cp_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, maxConnectionsPerHost)
-        _ = cp_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, max(64, 4 * maxConnectionsPerHost))
+        _ = cp_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, min(256, max(64, 4 * maxConnectionsPerHost)))  // idle ones kept
         _ = cp_multi_setopt_long(multi, CURLMOPT_PIPELINING, Int(CURLPIPE_MULTIPLEX))
 
         var attr = pthread_attr_t()

@@ -4,6 +4,9 @@ import Logging
 import ProxyConfig
 import RuleEngine
 import UpstreamTransport
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @main
 struct CLIProxy: AsyncParsableCommand {
@@ -41,6 +44,7 @@ struct Serve: AsyncParsableCommand {
         // The level follows the config's `debug` (see LogLevelSwitch), reloads included.
         LoggingSystem.bootstrap { label in SwitchableLogHandler(StreamLogHandler.standardError(label: label)) }
         let logger = Logger(label: "cliproxy")
+        raiseOpenFileLimit()
         let health = CredentialHealth()
         let transport = UpstreamTransport()
         let state: ServerState
@@ -69,4 +73,15 @@ struct Serve: AsyncParsableCommand {
             throw ExitCode.failure
         }
     }
+}
+
+/// Each open stream holds two descriptors (client and upstream): lift the
+/// soft limit on open files to the hard one (often 1024 → 524288), so a
+/// thousand concurrent streams do not run out.
+func raiseOpenFileLimit() {
+    var limit = rlimit()
+    let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+    guard getrlimit(resource, &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+    limit.rlim_cur = limit.rlim_max
+    _ = setrlimit(resource, &limit)
 }

@@ -35,12 +35,13 @@ public final class RuleSet: Sendable {
         for t in pool.threads { t.submit { cache in for k in keys { cache.release(k) } } }
     }
 
-    /// Reads and compiles `root` on `threads` rule threads (default: one per
-    /// core), or on the threads of `beside` (a reload), reusing its programs
-    /// for every dialect whose files did not change. Each dialect to compile
-    /// is compiled once, spread over the threads, before this returns — so a
-    /// broken rule fails the build and nothing changes; every thread then
-    /// compiles the rest before any job of the new set can reach it.
+    /// Reads and compiles `root` for `threads` rule threads (default: one per
+    /// core), or for the threads of `beside` (a reload), reusing its programs
+    /// for every dialect whose files did not change. The new programs are
+    /// compiled on short-lived compile threads, one per rule thread, so the
+    /// rule threads keep serving meanwhile; a broken rule fails the build and
+    /// nothing changes. Each rule thread then installs its copies in a job
+    /// queued before any job of the new set can reach it.
     public static func build(root: String, threads: Int? = nil, beside: RuleSet? = nil) async throws(RuleCompileError) -> RuleSet {
         let start = Clock.nanoseconds()
         let source = try RuleSource.load(root: root)
@@ -48,50 +49,42 @@ public final class RuleSet: Sendable {
         let pool: RuleThreadPool
         if let running = beside?.pool { pool = running } else { pool = try RuleThreadPool(count: threads ?? Clock.processorCount()) }
         let all = source.dialects
-        let reused = Set(all.filter { beside?.keys.byDialect[$0] == keys.byDialect[$0] })
-        let toCompile = all.filter { !reused.contains($0) }
-        let count = pool.threads.count
+        let toCompile = all.filter { beside?.keys.byDialect[$0] != keys.byDialect[$0] }
 
-        // First pass, awaited: each thread compiles its share of the new programs (and retains them);
-        // a thread that fails lets go of what it had retained.
-        func share(_ i: Int) -> [String] { toCompile.enumerated().filter { $0.offset % count == i }.map(\.element) }
-        let outcomes: [(Int, RuleCompileError?)] = await withTaskGroup(of: (Int, RuleCompileError?).self) { group in
-            for (i, t) in pool.threads.enumerated() {
-                let mine = share(i)
+        // Every rule thread needs its own copy of each new program (a jq_state serves one thread).
+        let outcomes: [(Int, Result<CompiledPrograms, RuleCompileError>)] = await withTaskGroup(
+            of: (Int, Result<CompiledPrograms, RuleCompileError>).self) { group in
+            for i in pool.threads.indices {
                 group.addTask {
-                    let error: RuleCompileError?
-                    do { error = try await t.perform { cache -> RuleCompileError? in
-                        var retained: [String] = []
-                        for d in mine {
-                            do throws(RuleCompileError) { try cache.retain(d, of: keys) } catch {
-                                for r in retained { cache.release(keys.byDialect[r]!) }
-                                return error
+                    guard !toCompile.isEmpty else { return (i, .success(CompiledPrograms([:]))) }
+                    guard let compiler = RuleThread(index: -1) else { return (i, .failure(RuleCompileError(["cannot start a rule compile thread"]))) }
+                    defer { compiler.stop() }
+                    do {
+                        return (i, try await compiler.perform { _ -> Result<CompiledPrograms, RuleCompileError> in
+                            var done: [String: JQProgram] = [:]
+                            for d in toCompile {
+                                do throws(RuleCompileError) { done[d] = try ProgramCache.compile(d, of: keys) } catch { return .failure(error) }
                             }
-                            retained.append(d)
-                        }
-                        return nil
-                    } } catch let e { error = RuleCompileError(["a rule thread failed: \(e)"]) }
-                    return (i, error)
+                            return .success(CompiledPrograms(done))
+                        })
+                    } catch {
+                        return (i, .failure(RuleCompileError(["a rule compile thread failed: \(error)"])))
+                    }
                 }
             }
-            var out: [(Int, RuleCompileError?)] = []
+            var out: [(Int, Result<CompiledPrograms, RuleCompileError>)] = []
             for await r in group { out.append(r) }
             return out.sorted { $0.0 < $1.0 }
         }
-        if let failure = outcomes.compactMap(\.1).first {
-            // Undo the shares that did compile.
-            for (i, error) in outcomes where error == nil {
-                let mine = share(i)
-                pool.threads[i].submit { cache in for d in mine { cache.release(keys.byDialect[d]!) } }
+        var handed: [CompiledPrograms] = []
+        for (_, r) in outcomes {
+            switch r {
+            case .success(let c): handed.append(c)
+            case .failure(let e): throw e
             }
-            throw failure
         }
-        // Second pass, queued before the set is returned (so before any of its jobs): every thread
-        // retains every other program of the set, compiling what it does not hold yet.
-        for (i, t) in pool.threads.enumerated() {
-            let mine = Set(share(i))
-            let rest = all.filter { !mine.contains($0) }
-            t.submit { cache in for d in rest { try? cache.retain(d, of: keys) } }
+        for (t, programs) in zip(pool.threads, handed) {
+            t.submit { cache in for d in all { cache.install(keys.byDialect[d]!, programs.take(d)) } }
         }
         return RuleSet(source: source, pool: pool, keys: keys, compiled: toCompile,
                        buildMilliseconds: Double(Clock.nanoseconds() - start) / 1e6)

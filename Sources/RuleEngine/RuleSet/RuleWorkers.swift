@@ -22,9 +22,20 @@ final class ProgramCache {
     func retain(_ dialect: String, of keys: ProgramKeys) throws(RuleCompileError) {
         guard let key = keys.byDialect[dialect] else { return }
         if entries[key] != nil { entries[key]!.sets += 1; return }
+        entries[key] = (try Self.compile(dialect, of: keys), 1)
+    }
+
+    /// One more set uses `key`, whose program was compiled on another thread
+    /// and handed over (`program`, dropped when this thread already has one).
+    func install(_ key: String, _ program: JQProgram?) {
+        if entries[key] != nil { entries[key]!.sets += 1 } else if let program { entries[key] = (program, 1) }
+    }
+
+    /// Compiles `dialect`'s program of `keys.source`; errors name the original files.
+    static func compile(_ dialect: String, of keys: ProgramKeys) throws(RuleCompileError) -> JQProgram {
         let source = keys.source
         do {
-            entries[key] = (try JQProgram(source: source.program(for: dialect), libraryPaths: [source.snapshot.path]), 1)
+            return try JQProgram(source: source.program(for: dialect), libraryPaths: [source.snapshot.path])
         } catch {
             throw RuleCompileError(error.messages.map { source.snapshot.restore($0, root: source.root) })
         }
@@ -71,6 +82,16 @@ struct FNV64 {
         h = (h ^ 0xff) &* 0x100000001b3  // a separator, so ("ab","c") ≠ ("a","bc")
     }
     var hex: String { String(h, radix: 16) }
+}
+
+/// Programs compiled on a short-lived compile thread for one rule thread,
+/// handed over whole: the compile thread lets go of them before the rule
+/// thread's install job takes them (the job queue's lock orders the two), so
+/// no `jq_state` or `jv` is ever touched by two threads at once.
+final class CompiledPrograms: @unchecked Sendable {
+    private var byDialect: [String: JQProgram] = [:]
+    init(_ programs: [String: JQProgram]) { byDialect = programs }
+    func take(_ dialect: String) -> JQProgram? { byDialect.removeValue(forKey: dialect) }
 }
 
 /// What a job sees: the programs of the thread it runs on, looked up through

@@ -29,7 +29,11 @@ public final class FileWatcher: @unchecked Sendable {
         guard fd >= 0 else { return }
         state.withLock { s in
             guard !s.watched.contains(dir) else { return }
-            let mask = UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_MODIFY)
+            // A file counts as changed when its writer closes it (or renames it
+            // into place), never on each write: a reload must not read a file
+            // caught half-written. Creations count only for folders (a new
+            // rules folder); a new file is reported when it is closed.
+            let mask = UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE)
             let wd = inotify_add_watch(fd, dir, mask)
             if wd >= 0 { s.byWatch[wd] = dir; s.watched.insert(dir) }
         }
@@ -57,9 +61,11 @@ public final class FileWatcher: @unchecked Sendable {
             state.withLock { s in
                 while off + 16 <= n {
                     let wd = buf.withUnsafeBytes { $0.load(fromByteOffset: off, as: Int32.self) }
+                    let mask = buf.withUnsafeBytes { $0.load(fromByteOffset: off + 4, as: UInt32.self) }
                     let len = Int(buf.withUnsafeBytes { $0.load(fromByteOffset: off + 12, as: UInt32.self) })
                     let nameBytes = buf[(off + 16)..<min(n, off + 16 + len)].prefix(while: { $0 != 0 })
-                    if let dir = s.byWatch[wd] {
+                    let fileCreated = mask & UInt32(IN_CREATE) != 0 && mask & UInt32(IN_ISDIR) == 0
+                    if !fileCreated, let dir = s.byWatch[wd] {
                         paths.insert(dir)
                         if !nameBytes.isEmpty { paths.insert(dir + "/" + String(decoding: nameBytes, as: UTF8.self)) }
                     }

@@ -1,0 +1,52 @@
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+@testable import RuleEngine
+
+/// The watcher reports a file when its writer is done with it — closed, or
+/// renamed into place — never while it is being written: a reload must not
+/// read a config caught half-written (found by `reliability.py reload`).
+@Suite struct FileWatcherTests {
+    @Test func aFileIsReportedWhenClosedNotWhileWritten() async throws {
+        var template = Array("/tmp/cliproxy-watch-XXXXXX".utf8CString)
+        let dir = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
+        defer { FileSystem.removeTree(dir) }
+        let watcher = FileWatcher()
+        defer { watcher.stop() }
+        watcher.watch(dir)
+        let path = dir + "/config.yaml"
+
+        // Created and half written, still open: nothing yet.
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        try #require(fd >= 0)
+        var head = Array("port: 8317\nopenai-compatibility:\n".utf8)
+        #expect(write(fd, &head, head.count) == head.count)
+        try await Task.sleep(for: .milliseconds(400))
+        #expect(watcher.drain().isEmpty, "reported while still being written")
+
+        // More writes, then the close: now it is reported.
+        var rest = Array("  - name: x\n".utf8)
+        #expect(write(fd, &rest, rest.count) == rest.count)
+        try await Task.sleep(for: .milliseconds(400))
+        #expect(watcher.drain().isEmpty)
+        close(fd)
+        var seen: Set<String> = []
+        for _ in 0..<100 where !seen.contains(path) {
+            try await Task.sleep(for: .milliseconds(20))
+            seen.formUnion(watcher.drain())
+        }
+        #expect(seen.contains(path), "\(seen)")
+
+        // Renamed into place (an atomic save): reported too.
+        FileSystem.write(dir + "/.tmp", "port: 8318\n")
+        _ = watcher.drain()
+        #expect(rename(dir + "/.tmp", path) == 0)
+        seen = []
+        for _ in 0..<100 where !seen.contains(path) {
+            try await Task.sleep(for: .milliseconds(20))
+            seen.formUnion(watcher.drain())
+        }
+        #expect(seen.contains(path), "\(seen)")
+    }
+}
