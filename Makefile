@@ -7,7 +7,7 @@ VENV         = .venv
 PY           = $(VENV)/bin/python
 CLIPROXY     = .build/debug/cliproxy
 
-.PHONY: all deps venv build run test unit rules-test sdk-check ir-check bench reliability clean
+.PHONY: all deps venv build run test unit rules-test sdk-check ir-check bench reliability reliability-fast clean
 
 all: build
 
@@ -44,6 +44,8 @@ test: deps venv
 	$(PY) scripts/check_count_models.py
 	# no Docker daemon here: the image's libraries, packages, paths and config are checked from the files
 	python3 scripts/docker_check.py $(CLIPROXY)
+	# the fast versions of the reliability runs (docs/RELIABILITY.md): fuzz, load, reload under load
+	$(MAKE) --no-print-directory reliability-fast
 
 unit: deps
 	$(SWIFT) test
@@ -54,7 +56,9 @@ rules-test: build
 # Fuzz, load and reload under load against the debug binary and a canned upstream (scripts/reliability/,
 # docs/RELIABILITY.md). The fast versions; the long ones and the soak are in docs/RELIABILITY.md.
 RELIABILITY = python3 scripts/reliability/reliability.py
-reliability: build
+reliability: build reliability-fast
+
+reliability-fast:
 	CLIPROXY=$(CLIPROXY) $(RELIABILITY) fuzz --count 1000 --timeout 60
 	CLIPROXY=$(CLIPROXY) $(RELIABILITY) load --concurrency 10,100 --seconds 3 --interval-ms 20 --max-rss-mb 400
 	CLIPROXY=$(CLIPROXY) $(RELIABILITY) reload --seconds 5 --goal 0
