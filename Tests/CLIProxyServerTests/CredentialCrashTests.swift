@@ -18,20 +18,25 @@ import Glibc
         return String(cliproxy[..<cliproxy.lastIndex(of: "/")!]) + "/credential-write-probe"
     }
 
-    @Test func killedMidWriteLeavesAWholeFile() throws {
+    @Test func killedMidWriteLeavesAWholeFile() async throws {
         let dir = makeTempDir()
         defer { removeTree(dir) }
         let name = "claude-probe@example.com.json"
-        var generator = SystemRandomNumberGenerator()
         var seen: Set<String> = []
         let kills = 150
+        let probe = Self.probe
         for round in 0..<kills {
-            let child = try #require(ChildProcess([Self.probe, dir, name]))
-            #expect(child.readLine() == "writing", "round \(round): the probe started")
-            // Writes of ~256 KB take a few hundred µs to a few ms: kill somewhere in that range.
-            usleep(UInt32.random(in: 200...20_000, using: &generator))
-            child.terminate()  // SIGKILL, then reaped
-            let bytes = try #require(AuthDirectory(path: dir).read(name), "round \(round): the file exists")
+            // The spawn, the wait and the kill block: off the cooperative pool (see `offPool`).
+            let (started, read) = try await offPool { () -> (String?, [UInt8]?) in
+                guard let child = ChildProcess([probe, dir, name]) else { return (nil, nil) }
+                let line = child.readLine()
+                // Writes of ~256 KB take a few hundred µs to a few ms: kill somewhere in that range.
+                usleep(UInt32.random(in: 200...20_000))
+                child.terminate()  // SIGKILL, then reaped
+                return (line, AuthDirectory(path: dir).read(name))
+            }
+            #expect(started == "writing", "round \(round): the probe started")
+            let bytes = try #require(read, "round \(round): the file exists")
             let object = try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
                                       "round \(round): \(bytes.count) bytes that are not one JSON object")
             let version = try #require(object["version"] as? String)

@@ -65,11 +65,11 @@ import Glibc
 
     @Test func loginClaudeThroughTheCallback() async throws {
         try await Self.withLogin(["login", "claude"]) { child, port, dir in
-            let state = try #require(Self.stateFromPrintedURL(child), "no sign-in URL printed")
+            let state = try #require(try await offPool { Self.stateFromPrintedURL(child) }, "no sign-in URL printed")
             // The browser's redirect, as it lands on the callback server.
             let (status, _, page) = try await Client(base: "http://127.0.0.1:\(port)").call("/callback?code=the-code&state=\(state)", method: "GET")
             #expect(status == 200, "\(page)")
-            #expect(child.wait() == 0)
+            #expect(try await offPool { child.wait() } == 0)
             var st = stat()
             let file = dir + "/auth/claude-dev@example.com.json"
             #expect(stat(file, &st) == 0 && st.st_mode & 0o777 == 0o600)
@@ -80,22 +80,22 @@ import Glibc
 
     @Test func legacyFlagWithAPastedCode() async throws {
         try await Self.withLogin(["--claude-login"]) { child, _, dir in
-            let state = try #require(Self.stateFromPrintedURL(child), "no sign-in URL printed")
+            let state = try #require(try await offPool { Self.stateFromPrintedURL(child) }, "no sign-in URL printed")
             child.writeLine("the-code#\(state)")
-            #expect(child.wait() == 0)
+            #expect(try await offPool { child.wait() } == 0)
             #expect(FileSystem.exists(dir + "/auth/claude-dev@example.com.json"))
         }
     }
 
     @Test func aWrongStateIsNotAccepted() async throws {
         try await Self.withLogin(["login", "claude"]) { child, port, dir in
-            let state = try #require(Self.stateFromPrintedURL(child))
+            let state = try #require(try await offPool { Self.stateFromPrintedURL(child) })
             let (bad, _, _) = try await Client(base: "http://127.0.0.1:\(port)").call("/callback?code=the-code&state=forged", method: "GET")
             #expect(bad == 400)
             #expect(!FileSystem.exists(dir + "/auth/claude-dev@example.com.json"))
             let (good, _, _) = try await Client(base: "http://127.0.0.1:\(port)").call("/callback?code=the-code&state=\(state)", method: "GET")
             #expect(good == 200)
-            #expect(child.wait() == 0)
+            #expect(try await offPool { child.wait() } == 0)
         }
     }
 }

@@ -122,7 +122,7 @@ import Glibc
 
         // Stop (SIGTERM: the usage rows are written, the logs flushed), then read everything it wrote.
         kill(child.pid, SIGTERM)
-        #expect(child.wait() == 0)
+        #expect(try await offPool { child.wait() } == 0)
         var files: [String] = []
         func walk(_ path: String) {
             for name in FileSystem.list(path) {

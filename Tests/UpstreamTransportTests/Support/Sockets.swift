@@ -279,3 +279,11 @@ func nonLoopbackIPv4() -> String? {
     }
     return nil
 }
+
+/// Runs blocking work (waitpid, sleeps, pipe reads) on a thread of its own.
+/// Swift's cooperative pool has one thread per core — two here — and every
+/// async test and in-process server shares it: a test blocking one of them
+/// for seconds stalls the others until their timeouts fire.
+func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { c in spawnThread { c.resume(with: Result { try body() }) } }
+}
