@@ -46,13 +46,8 @@ public struct AuthDirectory: Sendable {
 
     /// The names of the top-level `*.json` files, sorted.
     public func fileNames() -> [String] {
-        guard let dir = opendir(path) else { return [] }
-        defer { closedir(dir) }
         var out: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafePointer(to: entry.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-            }
+        for name in allNames() {
             guard name.hasSuffix(".json"), !name.hasPrefix(".") else { continue }
             var st = stat()
             if stat(path + "/" + name, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG { out.append(name) }
@@ -65,17 +60,8 @@ public struct AuthDirectory: Sendable {
     /// renaming one leaves it behind). Only those older than `seconds`, so a
     /// write in progress in another process is left alone. Returns the names.
     public func removeStaleTemporaries(olderThan seconds: Int = 60) -> [String] {
-        guard let dir = opendir(path) else { return [] }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafePointer(to: entry.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-            }
-            names.append(name)
-        }
-        closedir(dir)
         let now = time(nil)
-        return names.filter { name in
+        return allNames().filter { name in
             let parts = name.split(separator: ".", omittingEmptySubsequences: false)
             guard name.hasPrefix("."), parts.count >= 4, parts[parts.count - 2] == "json", parts.last!.count == 6 else { return false }
             var st = stat()
@@ -83,6 +69,19 @@ public struct AuthDirectory: Sendable {
                   Int(now - st.st_mtim.tv_sec) >= seconds else { return false }
             return unlink(path + "/" + name) == 0
         }
+    }
+
+    /// Every entry of the folder (none when it cannot be read).
+    private func allNames() -> [String] {
+        guard let dir = opendir(path) else { return [] }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            names.append(withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            })
+        }
+        return names
     }
 
     /// The bytes of one file, or nil when it cannot be read.

@@ -142,11 +142,7 @@ struct ManagementRoutes: Sendable {
         }
         do {
             try db.flush()  // what was just recorded counts too
-            let bytes = try db.usageResponseJSON()
-            var headers = HTTPFields()
-            headers[.contentType] = "application/json"
-            headers[.cacheControl] = "no-store"
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+            return Self.jsonBytes(try db.usageResponseJSON())
         } catch {
             logger.error("usage statistics could not be read: \(error)")
             return Reply.error(500, "usage_unavailable", message: "the usage database could not be read; see the server log")
