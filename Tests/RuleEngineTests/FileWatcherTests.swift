@@ -32,7 +32,7 @@ import Glibc
         #expect(watcher.drain().isEmpty)
         close(fd)
         var seen: Set<String> = []
-        for _ in 0..<100 where !seen.contains(path) {
+        for _ in 0..<1500 where !seen.contains(path) {  // up to 30 s: a loaded machine delays the watcher thread
             try await Task.sleep(for: .milliseconds(20))
             seen.formUnion(watcher.drain())
         }
@@ -43,7 +43,7 @@ import Glibc
         _ = watcher.drain()
         #expect(rename(dir + "/.tmp", path) == 0)
         seen = []
-        for _ in 0..<100 where !seen.contains(path) {
+        for _ in 0..<1500 where !seen.contains(path) {  // up to 30 s: a loaded machine delays the watcher thread
             try await Task.sleep(for: .milliseconds(20))
             seen.formUnion(watcher.drain())
         }
