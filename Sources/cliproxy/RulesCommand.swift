@@ -74,9 +74,14 @@ struct RulesCommand: AsyncParsableCommand {
     struct Check: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Compile every rule and report errors with file and line.")
         @OptionGroup var location: Location
+        @Flag(help: "Also compile each program alone and print its compile time (what a reload that changes its files costs).")
+        var timings = false
         func run() async throws {
             let set = try await RulesCommand.build(location.rules, threads: 1)
             print("ok: \(set.dialects.count) dialects (\(set.dialects.joined(separator: ", "))), \(set.source.files.count) rule files, compiled in \(Int(set.buildMilliseconds)) ms")
+            if timings {
+                for (name, ms) in set.compileTimes() { print("  \(name): \(String(format: "%.0f", ms)) ms") }
+            }
         }
     }
 

@@ -107,13 +107,13 @@ import CJQ
         rules.write("beta/request.jq", "def decode($ctx): {;\n")
         rules.write("lib/util.jq", "def shout: error(\"edited\");\n")
         let late = ProgramCache()
-        try late.retain("beta", of: set.keys)
-        try late.retain("alpha", of: set.keys)
+        for key in set.keys.all { try late.retain(key, of: set.keys) }
+        #expect(late.count == set.keys.all.count)
         let ex = Exchange(ruleSet: set, client: "alpha", upstream: "beta", context: TestRules.context())
         #expect(try await ex.translateRequest(#"{"t":"x"}"#.bytes).text == #"{"model":"up-model","content":"X"}"#)
     }
 
-    /// A reload compiles only the dialects whose files changed and shares the
+    /// A reload compiles only the programs whose files changed and shares the
     /// others' programs with the running set, on the same threads; programs
     /// are freed with the last set using them, and a broken reload changes
     /// nothing.
@@ -121,15 +121,16 @@ import CJQ
         let rules = TestRules()
         let store = RuleSetStore(try await rules.build(threads: 2))
         var first: RuleSet? = store.ruleSet
-        #expect(Set(first!.compiledDialects) == Set(first!.dialects))
+        #expect(Set(first!.compiledPrograms) == Set(first!.keys.all.map { first!.keys.units[$0]!.name }))
         func cached(_ set: RuleSet) async -> [Int] {
             var out: [Int] = []
             for t in set.pool.threads { out.append((try? await t.perform { $0.count }) ?? -1) }
             return out
         }
         await first!.waitUntilWarm()
-        let dialects = first!.dialects.count
-        #expect(await cached(first!) == [dialects, dialects])
+        let programs = first!.keys.all.count
+        #expect(programs == 7, "alpha and beta: request, response+error, stream; one estimate for both")
+        #expect(await cached(first!) == [programs, programs])
 
         let old = Exchange(ruleSet: first!, client: "alpha", upstream: "beta", context: TestRules.context())
         rules.write("beta/request.jq", """
@@ -139,10 +140,10 @@ import CJQ
         """)
         #expect(await store.reload() == nil)
         let second = store.ruleSet
-        #expect(second.compiledDialects == ["beta"], "\(second.compiledDialects)")
+        #expect(second.compiledPrograms == ["beta/request"], "\(second.compiledPrograms)")
         #expect(second.pool === first!.pool, "the same threads")
         await second.waitUntilWarm()
-        #expect(await cached(second) == [dialects + 1, dialects + 1], "old and new beta, one alpha")
+        #expect(await cached(second) == [programs + 1, programs + 1], "old and new beta/request, the rest shared")
         let fresh = Exchange(ruleSet: second, client: "alpha", upstream: "beta", context: TestRules.context())
         #expect(try await fresh.translateRequest(#"{"t":"a"}"#.bytes).text.contains("\"v\":3"))
         #expect(try await old.translateRequest(#"{"t":"b"}"#.bytes).text == #"{"model":"up-model","content":"B"}"#)
@@ -152,19 +153,70 @@ import CJQ
         #expect(await store.reload() != nil)
         #expect(store.ruleSet === second)
         await second.waitUntilWarm()
-        #expect(await cached(second) == [dialects + 1, dialects + 1])
+        #expect(await cached(second) == [programs + 1, programs + 1])
 
-        // The old set goes (its last exchange too): its beta program is freed, alpha stays.
+        // The old set goes (its last exchange too): its beta/request program is freed, the rest stays.
         first = nil
         _ = consume old
         var counts: [Int] = []
         for _ in 0..<200 {
             counts = await cached(second)
-            if counts == [dialects, dialects] { break }
+            if counts == [programs, programs] { break }
             try await Task.sleep(for: .milliseconds(20))
         }
-        #expect(counts == [dialects, dialects])
+        #expect(counts == [programs, programs])
         #expect(try await fresh.translateRequest(#"{"t":"c"}"#.bytes).text.contains("\"v\":3"))
+    }
+
+    /// Modules that import one another compile as one program; the others
+    /// alone, so an edit recompiles only the program holding the file.
+    @Test func programsGroupModulesThatImportEachOther() async throws {
+        let rules = TestRules(overrides: [
+            "beta/count.jq": """
+            import "beta/request" as req;
+            def decode_request($ctx): req::decode($ctx);
+            def encode($ctx): {content: .text};
+            def decode($ctx): {input_tokens: .n};
+            def encode_reply($ctx): {n: .input_tokens};
+            """,
+        ])
+        let store = RuleSetStore(try await rules.build(threads: 1))
+        let names = Set(store.ruleSet.keys.all.map { store.ruleSet.keys.units[$0]!.name })
+        #expect(names == ["alpha/request", "alpha/response+error", "alpha/stream", "beta/request+count", "beta/response+error", "beta/stream", "lib/estimate"],
+                "\(names.sorted())")
+        rules.write("beta/response.jq", "def decode($ctx): {text: .content};\ndef encode($ctx): {content: .text, v: 2};\n")
+        #expect(await store.reload() == nil)
+        #expect(store.ruleSet.compiledPrograms == ["beta/response+error"], "\(store.ruleSet.compiledPrograms)")
+        rules.write("lib/util.jq", "def shout: ascii_downcase;\n")
+        #expect(await store.reload() == nil)
+        #expect(Set(store.ruleSet.compiledPrograms) == ["alpha/request", "beta/request+count"], "\(store.ruleSet.compiledPrograms)")
+        let ex = Exchange(ruleSet: store.ruleSet, client: "alpha", upstream: "beta", context: TestRules.context())
+        #expect(try await ex.translateRequest(#"{"t":"AbC"}"#.bytes).text == #"{"model":"up-model","content":"abc"}"#)
+    }
+
+    /// Regression: a program's key covered its own dialect's folder, `lib/`
+    /// and `providers/`, so a module importing another dialect's file
+    /// (`responses/models` imports `openai/models`) kept its old program when
+    /// only that file changed. Keys now follow the imports.
+    @Test func anEditToAnotherDialectsFileRecompilesItsImporters() async throws {
+        let rules = TestRules(overrides: [
+            "beta/names.jq": "def tag: \"v1\";\n",
+            "alpha/models.jq": """
+            import "beta/names" as n;
+            def encode($ctx): {list: [.models[].id], by: n::tag};
+            def encode_one($ctx): {id: .id, by: n::tag};
+            """,
+        ])
+        let store = RuleSetStore(try await rules.build(threads: 1))
+        func listed() async throws -> String {
+            let ex = Exchange(ruleSet: store.ruleSet, client: "alpha", upstream: "alpha", context: TestRules.context())
+            return try await ex.renderModels(#"{"models":[{"id":"m1"}]}"#.bytes).text
+        }
+        #expect(try await listed() == #"{"list":["m1"],"by":"v1"}"#)
+        rules.write("beta/names.jq", "def tag: \"v2\";\n")
+        #expect(await store.reload() == nil)
+        #expect(store.ruleSet.compiledPrograms == ["alpha/models"], "\(store.ruleSet.compiledPrograms)")
+        #expect(try await listed() == #"{"list":["m1"],"by":"v2"}"#)
     }
 
     @Test func compileErrorsNameTheOriginalFiles() async throws {

@@ -95,12 +95,12 @@ struct Reloader: Service {
         if rulesChanged {
             let root = ServerState.rulesDirectory(explicit: rulesOverride, config: config, configPath: old.configPath)
             do {
-                // On the running set's threads: only dialects whose files changed are compiled.
+                // On the running set's threads: only programs whose files changed are compiled.
                 let rules = try await RuleSet.build(root: root, beside: old.rules)
                 let catalog = try ProviderCatalog.load(rulesRoot: root, files: rules.source.providerFiles)
                 old.accounts?.specs(ServerState.oauthSpecs(catalog: catalog, config: config))
                 store.update { _ in ServerState(config: config, configPath: old.configPath, rules: rules, catalog: catalog, health: store.health, accounts: old.accounts) }
-                logger.info("rules reloaded from \(root) (\(rules.dialects.count) dialects, compiled \(rules.compiledDialects.isEmpty ? "none" : rules.compiledDialects.joined(separator: ", ")), \(Int(rules.buildMilliseconds)) ms)")
+                logger.info("rules reloaded from \(root) (\(rules.dialects.count) dialects, compiled \(rules.compiledPrograms.isEmpty ? "nothing" : rules.compiledPrograms.joined(separator: ", ")), \(Int(rules.buildMilliseconds)) ms)")
                 return
             } catch {
                 logger.error("rules not reloaded, the running ones stay: \(error)")

@@ -427,7 +427,7 @@ extension Exchange {
                 env = JV.set(owned: env, "op", owned: JV.string(op))
                 env = JV.set(owned: env, "ctx", owned: context.jvValue(request: jv_get_kind(req) == JV_KIND_NULL ? nil : req, client: client))
                 env = JV.set(owned: env, "body", owned: body)
-                return try programs.run(dialect, owned: env)
+                return try programs.run(dialect, op, owned: env)
             }
             func hook(_ name: String, _ body: jv) throws -> jv {
                 guard let patch, hooks.contains(name) else { return body }

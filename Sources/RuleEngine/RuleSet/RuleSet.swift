@@ -6,7 +6,7 @@ import Synchronization
 /// A rule set is built off to the side (`build`) and swapped in whole
 /// (`RuleSetStore`); requests in flight keep using the set they started
 /// with. A reload builds its set on the running set's threads and compiles
-/// only the dialects whose files changed: the others' programs are shared
+/// only the programs whose files changed: the others are shared
 /// through each thread's `ProgramCache`, and freed when no set uses them.
 public final class RuleSet: Sendable {
     public let source: RuleSource
@@ -14,8 +14,9 @@ public final class RuleSet: Sendable {
     let keys: ProgramKeys
     /// Wall-clock milliseconds the build took (the threads compile in parallel).
     public let buildMilliseconds: Double
-    /// Dialects this build compiled (the others were reused from the set it was built beside).
-    public let compiledDialects: [String]
+    /// Programs this build compiled, by name (`claude/response+error+stream`);
+    /// the others were reused from the set it was built beside.
+    public let compiledPrograms: [String]
     private let nextWorker = Atomic<Int>(0)
 
     public var dialects: [String] { source.dialects }
@@ -25,19 +26,19 @@ public final class RuleSet: Sendable {
         self.source = source
         self.pool = pool
         self.keys = keys
-        self.compiledDialects = compiled
+        self.compiledPrograms = compiled
         self.buildMilliseconds = buildMilliseconds
     }
 
     /// Each thread lets go of this set's programs (after the jobs queued before).
     deinit {
-        let keys = self.keys.byDialect.values
+        let keys = self.keys.all
         for t in pool.threads { t.submit { cache in for k in keys { cache.release(k) } } }
     }
 
     /// Reads and compiles `root` for `threads` rule threads (default: one per
     /// core), or for the threads of `beside` (a reload), reusing its programs
-    /// for every dialect whose files did not change. The new programs are
+    /// for every program whose files did not change. The new programs are
     /// compiled on short-lived compile threads, one per rule thread, so the
     /// rule threads keep serving meanwhile; a broken rule fails the build and
     /// nothing changes. Each rule thread then installs its copies in a job
@@ -48,8 +49,8 @@ public final class RuleSet: Sendable {
         let keys = ProgramKeys(source: source)
         let pool: RuleThreadPool
         if let running = beside?.pool { pool = running } else { pool = try RuleThreadPool(count: threads ?? Clock.processorCount()) }
-        let all = source.dialects
-        let toCompile = all.filter { beside?.keys.byDialect[$0] != keys.byDialect[$0] }
+        let all = keys.all
+        let toCompile = all.filter { beside?.keys.units[$0] == nil }
 
         // Every rule thread needs its own copy of each new program (a jq_state serves one thread).
         let outcomes: [(Int, Result<CompiledPrograms, RuleCompileError>)] = await withTaskGroup(
@@ -62,8 +63,8 @@ public final class RuleSet: Sendable {
                     do {
                         return (i, try await compiler.perform { _ -> Result<CompiledPrograms, RuleCompileError> in
                             var done: [String: JQProgram] = [:]
-                            for d in toCompile {
-                                do throws(RuleCompileError) { done[d] = try ProgramCache.compile(d, of: keys) } catch { return .failure(error) }
+                            for k in toCompile {
+                                do throws(RuleCompileError) { done[k] = try ProgramCache.compile(k, of: keys) } catch { return .failure(error) }
                             }
                             return .success(CompiledPrograms(done))
                         })
@@ -84,13 +85,13 @@ public final class RuleSet: Sendable {
             }
         }
         for (t, programs) in zip(pool.threads, handed) {
-            t.submit { cache in for d in all { cache.install(keys.byDialect[d]!, programs.take(d)) } }
+            t.submit { cache in for k in all { cache.install(k, programs.take(k)) } }
         }
-        return RuleSet(source: source, pool: pool, keys: keys, compiled: toCompile,
+        return RuleSet(source: source, pool: pool, keys: keys, compiled: toCompile.compactMap { keys.units[$0]?.name },
                        buildMilliseconds: Double(Clock.nanoseconds() - start) / 1e6)
     }
 
-    /// Returns once every thread has compiled every dialect (jobs run in
+    /// Returns once every thread has installed every program (jobs run in
     /// order, so an empty job on each thread waits for its compiles).
     public func waitUntilWarm() async {
         for t in pool.threads { _ = try? await t.perform { _ in true } }
@@ -113,6 +114,17 @@ public final class RuleSet: Sendable {
     }
 
     public func hasDialect(_ name: String) -> Bool { source.dialects.contains(name) }
+
+    /// Compiles each program of the set once more, alone, on the calling
+    /// thread, and returns its name and wall-clock milliseconds (for
+    /// `cliproxy rules check --timings`; the copies are freed at once).
+    public func compileTimes() -> [(name: String, milliseconds: Double)] {
+        keys.all.map { key in
+            let start = Clock.nanoseconds()
+            _ = try? ProgramCache.compile(key, of: keys)
+            return (keys.units[key]!.name, Double(Clock.nanoseconds() - start) / 1e6)
+        }
+    }
 }
 
 /// Holds the current rule set and swaps it atomically on reload. A rebuild

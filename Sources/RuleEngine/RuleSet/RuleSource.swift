@@ -8,8 +8,8 @@ import Darwin
 /// each, with the four modules of the contract in `Rules/README.md`) and the
 /// text of every rule file, checked against the source policy.
 ///
-/// From it come the programs every worker compiles, one per dialect (see
-/// `program(for:)`). Swift only knows the module and definition names of the
+/// From it come the programs every worker compiles, a few per dialect (see
+/// `programs(for:)`). Swift only knows the module and definition names of the
 /// contract, never a dialect's fields.
 public struct RuleSource: Sendable {
     /// The modules every dialect folder must provide, with their definitions.
@@ -100,59 +100,175 @@ public struct RuleSource: Sendable {
                           passthroughKeys: passthroughKeys, patches: findPatchHooks(files))
     }
 
-    /// The program of one dialect: it imports the dialect's four modules
-    /// (and `lib/collect`) and runs one of their definitions per call. Input
-    /// `{op, ctx, body}`; one output. Each definition runs under `_at`, which
-    /// turns any error into `{rule, message}` naming the module and
-    /// definition; the `[ try … ]` form keeps jq 1.6 from catching errors of
-    /// later stages in an earlier stage's `try`.
+    /// The programs of one dialect (see `ProgramUnit`): its contract modules
+    /// grouped so that modules importing one another compile together, one
+    /// program per patch module of its providers, and the token estimate.
+    /// Each program's input is `{op, ctx, body}` and it has one output; each
+    /// definition runs under `_at`, which turns any error into
+    /// `{rule, message}` naming the module and definition (the `[ try … ]`
+    /// form keeps jq 1.6 from catching errors of later stages in an earlier
+    /// stage's `try`).
     ///
-    /// A translation composes two of these programs on one worker thread —
-    /// `claude`'s `decode_request`, then `gemini`'s `encode_request` — passing
-    /// the IR between them as a `jv`, never as text. One program per dialect
-    /// rather than one per pair: libjq 1.6's compile time grows with program
-    /// size (every builtin is re-bound against the whole program), so each
-    /// rule is compiled exactly once per worker, and the dialects of a rule set
-    /// compile in parallel on different cores (docs/BENCHMARKS.md).
-    public func program(for dialect: String) -> String {
-        var s = ""
-        let modules = Self.contract + Self.optional.filter { files["\(dialect)/\($0.module).jq"] != nil }
-        for (m, _) in modules { s += "import \"\(dialect)/\(m)\" as \(m);\n" }
-        let hasCollect = files["lib/collect.jq"] != nil
-        if hasCollect { s += "import \"lib/collect\" as lib_collect;\n" }
-        let hasEstimate = files["lib/estimate.jq"] != nil
-        if hasEstimate { s += "import \"lib/estimate\" as lib_estimate;\n" }
-        let hasOverrides = files["lib/overrides.jq"] != nil
-        if hasOverrides { s += "import \"lib/overrides\" as lib_overrides;\n" }
-        let patches = providerPatches(for: dialect)
-        for p in patches { s += "import \"providers/\(p)\" as \(Self.patchAlias(p));\n" }
-        s += """
-        def _at($rule; f): [try f catch error({rule: $rule, message: .})]
-          | if length == 1 then .[0]
-            elif length == 0 then error({rule: $rule, message: "produced no output"})
-            else error({rule: $rule, message: "produced \\(length) outputs, expected one"}) end;
-        .ctx as $ctx | .op as $op | .body
-        | \(hasOverrides ? "(if $op == \"encode_request\" then _at(\"lib/overrides::request\"; lib_overrides::request($ctx)) else . end)\n| " : "")
-        """
-        var first = true
-        for (m, defs) in modules {
-            for def in defs {
-                s += "  \(first ? "if" : "elif") $op == \"\(def)_\(m)\" then _at(\"\(dialect)/\(m)::\(def)\"; \(m)::\(def)($ctx))\n"
-                first = false
+    /// Several small programs rather than one per dialect: libjq 1.6's compile
+    /// time grows faster than the program (every builtin is re-bound against
+    /// the whole program), so a reload that changes `claude/response.jq`
+    /// compiles only the program holding it — about a fifth of the whole
+    /// dialect's compile (docs/RELIABILITY.md, "Reload under load"). A
+    /// translation still composes programs on one worker thread, handing the
+    /// IR over as a `jv`, never as text.
+    public func programs(for dialect: String) -> [ProgramUnit] {
+        let modules = (Self.contract + Self.optional).filter { files["\(dialect)/\($0.module).jq"] != nil }
+        let names = modules.map(\.module)
+        // Union-find over the dialect's modules: join two when one reaches the
+        // other through its imports; `collect_response` needs response and error.
+        var parent = Dictionary(uniqueKeysWithValues: names.map { ($0, $0) })
+        func root(_ m: String) -> String { var m = m; while parent[m]! != m { m = parent[m]! }; return m }
+        func join(_ a: String, _ b: String) { parent[root(a)] = root(b) }
+        for m in names {
+            for reached in importClosure(of: ["\(dialect)/\(m)"]) where reached.hasPrefix(dialect + "/") && reached.hasSuffix(".jq") {
+                let other = String(reached.dropFirst(dialect.count + 1).dropLast(3))
+                if names.contains(other) && other != m { join(m, other) }
             }
         }
-        s += """
-          elif $op == "estimate_count" then _at("lib/estimate::estimate_tokens"; \(hasEstimate ? "lib_estimate::estimate_tokens" : "error(\"Rules/lib/estimate.jq is missing\")"))
-        \(patches.map(patchOperations).joined())
-          elif $op == "collect_response" then
-            _at("lib/collect::collect"; \(hasCollect ? "lib_collect::collect" : "error(\"Rules/lib/collect.jq is missing\")"))
-            | if .error then (.error | _at("\(dialect)/error::encode"; error::encode($ctx)))
-              else {status: 200, headers: {}, body: _at("\(dialect)/response::encode"; response::encode($ctx))} end
-          else error({rule: "dispatcher", message: "unknown operation \\($op)"}) end
-
-        """
-        return s
+        if names.contains("response") && names.contains("error") { join("response", "error") }
+        var groups: [[(module: String, defs: [String])]] = []
+        var groupOf: [String: Int] = [:]
+        for (m, defs) in modules {
+            let r = root(m)
+            if let g = groupOf[r] { groups[g].append((m, defs)) } else { groupOf[r] = groups.count; groups.append([(m, defs)]) }
+        }
+        var out = groups.map { moduleProgram(dialect, $0) }
+        out += providerPatches(for: dialect).map { patchProgram($0) }
+        out.append(estimateProgram())
+        return out
     }
+
+    /// The definitions every program starts with.
+    private static let prelude = """
+    def _at($rule; f): [try f catch error({rule: $rule, message: .})]
+      | if length == 1 then .[0]
+        elif length == 0 then error({rule: $rule, message: "produced no output"})
+        else error({rule: $rule, message: "produced \\(length) outputs, expected one"}) end;
+    .ctx as $ctx | .op as $op | .body
+
+    """
+
+    private static let unknownOperation = #"  else error({rule: "dispatcher", message: "unknown operation \($op)"}) end"# + "\n"
+
+    /// Some contract modules of a dialect, with their `<def>_<module>` operations.
+    private func moduleProgram(_ dialect: String, _ group: [(module: String, defs: [String])]) -> ProgramUnit {
+        let has = Set(group.map(\.module))
+        var s = ""
+        var imports: [String] = []
+        for (m, _) in group { s += "import \"\(dialect)/\(m)\" as \(m);\n"; imports.append("\(dialect)/\(m)") }
+        let overrides = has.contains("request") && files["lib/overrides.jq"] != nil
+        let collect = has.contains("response") && has.contains("error")
+        let hasCollect = files["lib/collect.jq"] != nil
+        if overrides { s += "import \"lib/overrides\" as lib_overrides;\n"; imports.append("lib/overrides") }
+        if collect && hasCollect { s += "import \"lib/collect\" as lib_collect;\n"; imports.append("lib/collect") }
+        s += Self.prelude
+        if overrides { s += "| (if $op == \"encode_request\" then _at(\"lib/overrides::request\"; lib_overrides::request($ctx)) else . end)\n" }
+        s += "| if false then .\n"
+        var ops: [String] = []
+        for (m, defs) in group {
+            for def in defs {
+                s += "  elif $op == \"\(def)_\(m)\" then _at(\"\(dialect)/\(m)::\(def)\"; \(m)::\(def)($ctx))\n"
+                ops.append("\(def)_\(m)")
+            }
+        }
+        if collect {
+            s += """
+              elif $op == "collect_response" then
+                _at("lib/collect::collect"; \(hasCollect ? "lib_collect::collect" : "error(\"Rules/lib/collect.jq is missing\")"))
+                | if .error then (.error | _at("\(dialect)/error::encode"; error::encode($ctx)))
+                  else {status: 200, headers: {}, body: _at("\(dialect)/response::encode"; response::encode($ctx))} end
+
+            """
+            ops.append("collect_response")
+        }
+        s += Self.unknownOperation
+        return ProgramUnit(name: dialect + "/" + group.map(\.module).joined(separator: "+"), operations: ops, text: s,
+                           files: importClosure(of: imports))
+    }
+
+    /// One provider patch module: `patch_<hook>:<name>` for each hook it
+    /// defines; `event` maps over the batch's events (an event may become
+    /// none or several).
+    private func patchProgram(_ name: String) -> ProgramUnit {
+        let alias = Self.patchAlias(name)
+        var s = "import \"providers/\(name)\" as \(alias);\n" + Self.prelude + "| if false then .\n"
+        var ops: [String] = []
+        for hook in (patches[name] ?? []).sorted() {
+            let call = hook == "event" ? "[.[] | \(alias)::event($ctx)]" : "\(alias)::\(hook)($ctx)"
+            s += "  elif $op == \"patch_\(hook):\(name)\" then _at(\"providers/\(name)::\(hook)\"; \(call))\n"
+            ops.append("patch_\(hook):\(name)")
+        }
+        s += Self.unknownOperation
+        return ProgramUnit(name: "providers/" + name, operations: ops, text: s, files: importClosure(of: ["providers/" + name]))
+    }
+
+    /// The token estimate of `lib/estimate.jq`, the same for every dialect
+    /// (so compiled once per thread: equal programs share one key).
+    private func estimateProgram() -> ProgramUnit {
+        let has = files["lib/estimate.jq"] != nil
+        let s = (has ? "import \"lib/estimate\" as lib_estimate;\n" : "") + Self.prelude + """
+        | if $op == "estimate_count" then _at("lib/estimate::estimate_tokens"; \(has ? "lib_estimate::estimate_tokens" : "error(\"Rules/lib/estimate.jq is missing\")"))
+
+        """ + Self.unknownOperation
+        return ProgramUnit(name: "lib/estimate", operations: ["estimate_count"], text: s, files: has ? importClosure(of: ["lib/estimate"]) : [])
+    }
+
+    /// The rule files (relative paths) that modules `paths` (as imported:
+    /// `claude/request`) reach through their `import`/`include` statements,
+    /// themselves included.
+    func importClosure(of paths: [String]) -> [String] {
+        var seen: Set<String> = []
+        var todo = paths
+        while let p = todo.popLast() {
+            // jq 1.6 finds `import "a/b"` as a/b.jq, a/b/b.jq, or a/b.json (data).
+            let last = p.split(separator: "/").last.map(String.init) ?? p
+            for rel in [p + ".jq", p + "/" + last + ".jq", p + ".json"] where !seen.contains(rel) {
+                if let text = files[rel] {
+                    seen.insert(rel)
+                    todo += Self.importedPaths(in: text)
+                } else if providerFiles[rel] != nil {
+                    seen.insert(rel)
+                }
+            }
+        }
+        return seen.sorted()
+    }
+
+    /// The paths a jq module names in its `import "…"` and `include "…"`
+    /// directives (which jq 1.6 allows only at the top of a module, one per
+    /// statement). A deliberately small scanner: comment lines are skipped,
+    /// and a path the scanner misses only makes a reload compile less — so it
+    /// errs towards finding too many (any directive-looking line counts).
+    static func importedPaths(in text: String) -> [String] {
+        var out: [String] = []
+        for line in text.split(separator: "\n") {
+            let t = line.drop(while: { $0 == " " || $0 == "\t" })
+            guard t.hasPrefix("import \"") || t.hasPrefix("include \"") else { continue }
+            let rest = t.drop(while: { $0 != "\"" }).dropFirst()
+            guard let end = rest.firstIndex(of: "\"") else { continue }
+            out.append(String(rest[..<end]))
+        }
+        return out
+    }
+}
+
+/// One jq program of a rule set: the text compiled, the operations it
+/// answers, and the rule files it reads — whose content, with the text,
+/// makes its key (`ProgramKeys`), so a reload recompiles it only when one
+/// of them changed.
+public struct ProgramUnit: Sendable {
+    /// `claude/response+error+stream`, `providers/codex`, `lib/estimate`: for logs.
+    public let name: String
+    /// The `op` values it dispatches on.
+    public let operations: [String]
+    let text: String
+    /// Relative paths of the rule files it imports, directly or not.
+    let files: [String]
 }
 
 extension RuleSource {
@@ -179,18 +295,6 @@ extension RuleSource {
     /// A patch module's jq alias: its name with `-` made `_` (`gemini-cli` → `patch_gemini_cli`).
     static func patchAlias(_ name: String) -> String {
         "patch_" + String(name.map { $0 == "-" ? "_" : $0 })
-    }
-
-    /// The dispatcher branches of one patch module: `patch_<hook>:<name>`.
-    /// `event` maps over the batch's events (an event may become none or several).
-    func patchOperations(_ name: String) -> String {
-        let alias = Self.patchAlias(name)
-        var s = ""
-        for hook in (patches[name] ?? []).sorted() {
-            let call = hook == "event" ? "[.[] | \(alias)::event($ctx)]" : "\(alias)::\(hook)($ctx)"
-            s += "  elif $op == \"patch_\(hook):\(name)\" then _at(\"providers/\(name)::\(hook)\"; \(call))\n"
-        }
-        return s
     }
 
     /// Provider patch modules (`Rules/providers/<name>.jq`) that belong to a

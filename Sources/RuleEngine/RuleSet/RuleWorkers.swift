@@ -18,11 +18,10 @@ final class ProgramCache {
     func program(_ key: String) -> JQProgram? { entries[key]?.program }
     var count: Int { entries.count }
 
-    /// One more set uses `key`: compiled from `keys.source` when not here yet.
-    func retain(_ dialect: String, of keys: ProgramKeys) throws(RuleCompileError) {
-        guard let key = keys.byDialect[dialect] else { return }
+    /// One more set uses `key`: compiled from `keys` when not here yet.
+    func retain(_ key: String, of keys: ProgramKeys) throws(RuleCompileError) {
         if entries[key] != nil { entries[key]!.sets += 1; return }
-        entries[key] = (try Self.compile(dialect, of: keys), 1)
+        entries[key] = (try Self.compile(key, of: keys), 1)
     }
 
     /// One more set uses `key`, whose program was compiled on another thread
@@ -31,11 +30,12 @@ final class ProgramCache {
         if entries[key] != nil { entries[key]!.sets += 1 } else if let program { entries[key] = (program, 1) }
     }
 
-    /// Compiles `dialect`'s program of `keys.source`; errors name the original files.
-    static func compile(_ dialect: String, of keys: ProgramKeys) throws(RuleCompileError) -> JQProgram {
+    /// Compiles the program `key` of `keys.source`; errors name the original files.
+    static func compile(_ key: String, of keys: ProgramKeys) throws(RuleCompileError) -> JQProgram {
         let source = keys.source
+        guard let unit = keys.units[key] else { throw RuleCompileError(["no program \(key) in this rule set"]) }
         do {
-            return try JQProgram(source: source.program(for: dialect), libraryPaths: [source.snapshot.path])
+            return try JQProgram(source: unit.text, libraryPaths: [source.snapshot.path])
         } catch {
             throw RuleCompileError(error.messages.map { source.snapshot.restore($0, root: source.root) })
         }
@@ -48,29 +48,40 @@ final class ProgramCache {
     }
 }
 
-/// A rule set's program key per dialect: a digest of the dialect's generated
-/// program and of every rule file it can import (its own folder, `lib/`,
-/// `providers/` — everything but the other dialects' folders). Equal keys
-/// mean equal compiled programs, so a reload reuses them.
+/// A rule set's programs by key, and which program answers each operation
+/// of each dialect. A key is a digest of the program's text and of every
+/// rule file it imports (directly or not): equal keys mean equal compiled
+/// programs, so a reload reuses them, and equal programs of two dialects
+/// (the token estimate) are compiled once.
 final class ProgramKeys: Sendable {
     let source: RuleSource
-    let byDialect: [String: String]
+    /// key → program.
+    let units: [String: ProgramUnit]
+    /// dialect → operation → key.
+    let byOperation: [String: [String: String]]
 
     init(source: RuleSource) {
         self.source = source
-        var keys: [String: String] = [:]
+        var units: [String: ProgramUnit] = [:]
+        var byOperation: [String: [String: String]] = [:]
         for d in source.dialects {
-            let others = source.dialects.filter { $0 != d }.map { $0 + "/" }
-            var h = FNV64()
-            h.add(source.program(for: d))
-            for (path, text) in source.files.merging(source.providerFiles, uniquingKeysWith: { a, _ in a }).sorted(by: { $0.key < $1.key })
-            where !others.contains(where: path.hasPrefix) {
-                h.add(path); h.add(text)
+            var ops: [String: String] = [:]
+            for unit in source.programs(for: d) {
+                var h = FNV64()
+                h.add(unit.text)
+                for path in unit.files { h.add(path); h.add(source.files[path] ?? source.providerFiles[path] ?? "") }
+                let key = unit.name + ":" + h.hex
+                units[key] = unit
+                for op in unit.operations { ops[op] = key }
             }
-            keys[d] = d + ":" + h.hex
+            byOperation[d] = ops
         }
-        byDialect = keys
+        self.units = units
+        self.byOperation = byOperation
     }
+
+    /// Every key, in a stable order.
+    var all: [String] { units.keys.sorted() }
 }
 
 /// FNV-1a, 64 bits: a content digest for cache keys (not a security boundary;
@@ -89,9 +100,9 @@ struct FNV64 {
 /// thread's install job takes them (the job queue's lock orders the two), so
 /// no `jq_state` or `jv` is ever touched by two threads at once.
 final class CompiledPrograms: @unchecked Sendable {
-    private var byDialect: [String: JQProgram] = [:]
-    init(_ programs: [String: JQProgram]) { byDialect = programs }
-    func take(_ dialect: String) -> JQProgram? { byDialect.removeValue(forKey: dialect) }
+    private var byKey: [String: JQProgram] = [:]
+    init(_ programs: [String: JQProgram]) { byKey = programs }
+    func take(_ key: String) -> JQProgram? { byKey.removeValue(forKey: key) }
 }
 
 /// What a job sees: the programs of the thread it runs on, looked up through
@@ -100,21 +111,24 @@ struct Programs {
     let cache: ProgramCache
     let keys: ProgramKeys
 
-    func has(_ dialect: String) -> Bool { keys.byDialect[dialect].map(cache.has) ?? false }
-
-    /// The program of `dialect` in this job's rule set.
-    func program(_ dialect: String) throws -> JQProgram {
-        guard let key = keys.byDialect[dialect] else { throw RuleRuntimeError(rule: "runtime", message: "unknown dialect \(dialect)") }
+    /// Runs operation `op` (`decode_request`, `patch_event:codex`, …) of
+    /// `dialect` on `body` in the envelope `{op, ctx, body}` (input consumed);
+    /// one output (owned).
+    func run(_ dialect: String, _ op: String, owned input: jv) throws -> jv {
+        guard let ops = keys.byOperation[dialect] else {
+            jv_free(input)
+            throw RuleRuntimeError(rule: "runtime", message: "unknown dialect \(dialect)")
+        }
+        guard let key = ops[op] else {
+            jv_free(input)
+            throw RuleRuntimeError(rule: "dispatcher", message: "unknown operation \(op)")
+        }
         // Every thread retains every program of a set before that set's first job (`RuleSet.build`),
         // so a miss means that compile failed on this thread alone.
-        guard let p = cache.program(key) else { throw RuleRuntimeError(rule: "runtime", message: "the rules of \(dialect) are not compiled on this worker") }
-        return p
-    }
-
-    /// Runs `op` of `dialect` on an input envelope (consumed); one output (owned).
-    func run(_ dialect: String, owned input: jv) throws -> jv {
-        let p: JQProgram
-        do { p = try program(dialect) } catch { jv_free(input); throw error }
+        guard let p = cache.program(key) else {
+            jv_free(input)
+            throw RuleRuntimeError(rule: "runtime", message: "the rules of \(dialect) are not compiled on this worker")
+        }
         return try p.run(owned: input)
     }
 }

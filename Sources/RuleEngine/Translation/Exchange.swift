@@ -191,7 +191,7 @@ public final class Exchange: Sendable {
 
     /// Runs one definition of one dialect's program; `body` is consumed.
     private func run(_ programs: Programs, _ dialect: String, _ op: String, _ body: jv) throws -> jv {
-        try programs.run(dialect, owned: envelope(op, body: body))
+        try programs.run(dialect, op, owned: envelope(op, body: body))
     }
 
     /// Keeps the (borrowed) client request for later rules as `$ctx.request`.
