@@ -8,7 +8,7 @@
 def _ir_type($status; $message):
   if . == "invalid_request_error" then
     # E.6: an over-long prompt is a 400 invalid_request_error too
-    (if ($message | type) == "string" and ($message | ascii_downcase | contains("prompt is too long")) then "context_length" else "invalid_request" end)
+    (if ($message | type) == "string" and ($message | test("prompt is too long"; "i")) then "context_length" else "invalid_request" end)
   elif . == "authentication_error" then "authentication"
   elif . == "billing_error" then "quota"
   elif . == "permission_error" then "permission"

@@ -6,6 +6,7 @@ import "lib/ext" as x;
 import "lib/json" as json;
 import "lib/ids" as ids;
 import "lib/dataurl" as du;
+import "lib/text" as t;
 
 # ---------------------------------------------------------------- ext
 
@@ -167,7 +168,7 @@ def content_parts(path):
 
 # ---------------------------------------------------------------- encode
 
-def _nonblank: type == "string" and length > 0 and (explode | any(.[]; . != 32 and . != 10 and . != 13 and . != 9));
+def _nonblank: type == "string" and t::nonblank;
 
 # Image media type when the IR has none: sniff the base64 magic bytes, else
 # PNG (ambiguous: Anthropic requires one of jpeg/png/gif/webp, pitfall 32).

@@ -2,6 +2,8 @@
 # signatures, finish reasons, usage, the Google error object and the
 # OpenAPI-subset `Schema` <-> JSON Schema conversions.
 
+import "lib/text" as t;
+
 # --- signatures --------------------------------------------------------------
 
 # A `thoughtSignature` as an IR Signature (pitfall 44: only Gemini can verify it).
@@ -142,7 +144,7 @@ def ir_error($http):
       | ($e.status // "") as $grpc
       | (if $grpc == "INVALID_ARGUMENT" then
            (if $reason == "API_KEY_INVALID" then "authentication"
-            elif ($msg | ascii_downcase | (contains("exceeds the maximum number of tokens") or contains("context window") or contains("too long"))) then "context_length"
+            elif ($msg | type == "string" and test("exceeds the maximum number of tokens|context window|too long"; "i")) then "context_length"
             else "invalid_request" end)
          elif $grpc == "FAILED_PRECONDITION" then "permission"
          elif $grpc == "UNAUTHENTICATED" then "authentication"
@@ -187,7 +189,7 @@ def google_error:
    elif .type == "invalid_request" and (.status // 0) >= 400 and .status < 500 and .status != 429 then [.status, (.status | _grpc_for_http)]
    elif .type == "server" and (.status // 0) >= 500 and .status < 600 then [.status, (.status | _grpc_for_http)]
    else _google_status[.type // ""] // [(.status // 500), ((.status // 500) | _grpc_for_http)] end) as $s
-  | ((.code // null) | if type == "string" and . != "" and . == ascii_upcase and (index(" ") == null) then . else null end) as $own
+  | ((.code // null) | if type == "string" and . != "" and length <= 256 and . == ascii_upcase and (index(" ") == null) then . else null end) as $own
   | ($own // (if .type == "rate_limit" then "RATE_LIMIT_EXCEEDED" elif .type == "quota" then "QUOTA_EXHAUSTED" else null end)) as $reason
   | {error: {code: $s[0], message: (.message // ""), status: $s[1],
       details: ((if $reason != null then [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", reason: $reason, domain: "googleapis.com"}] else [] end)
@@ -203,7 +205,7 @@ def schema_to_json:
       if .key == "properties" and (.value | type) == "object" then setpath(["value"]; .value | with_entries(.value |= schema_to_json))
       elif (.key == "items" or .key == "not") then setpath(["value"]; .value | schema_to_json)
       elif (.key == "anyOf" or .key == "oneOf" or .key == "allOf") and (.value | type) == "array" then setpath(["value"]; .value | map(schema_to_json))
-      elif .key == "type" and (.value | type) == "string" then setpath(["value"]; .value | ascii_downcase)
+      elif .key == "type" and (.value | type) == "string" then setpath(["value"]; .value | t::lower_name)
       else . end)
     | if .nullable == true and (.type | type) == "string" then setpath(["type"]; [.type, "null"]) | del(.nullable)
       elif .nullable == false then del(.nullable)
@@ -242,7 +244,7 @@ def schema_to_gemini:
         elif .key == "anyOf" and (.value | type) == "array" then setpath(["value"]; .value | map(schema_to_gemini))
         elif .key == "enum" and (.value | type) == "array" then setpath(["value"]; .value | map(if type == "string" then . else tojson end))
         else . end)
-    | if (.type | type) == "string" then setpath(["type"]; .type | ascii_upcase) else . end
+    | if (.type | type) == "string" then setpath(["type"]; .type | t::upper_name) else . end
   else . end;
 
 # `$schema` is not accepted anywhere on the Gemini side (D.2: strip it to be safe).

@@ -20,7 +20,9 @@ def to_data_url($media_type; $data): "data:\($media_type // "application/octet-s
 # dialects that need one next to a URL (Gemini fileData). Unknown -> image/jpeg
 # (ambiguous: the URL may lie either way; jpeg is the commonest on the web).
 def media_type_from_url:
-  (split("?")[0] | split("#")[0] | ascii_downcase) as $p
+  # only the last five characters decide (".webp"): folding a whole data-sized
+  # URL would cost seconds in jq 1.6 (lib/text.jq)
+  (split("?")[0] | split("#")[0] | .[-5:] | ascii_downcase) as $p
   | if ($p | endswith(".png")) then "image/png"
     elif ($p | endswith(".gif")) then "image/gif"
     elif ($p | endswith(".webp")) then "image/webp"

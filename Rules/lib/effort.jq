@@ -2,6 +2,8 @@
 # wire-format reference; there is no official cross-vendor mapping, these are
 # our choices, one table for every dialect).
 
+import "lib/text" as t;
+
 # Budget for an effort word, per target family.
 def budget_for_effort($family):
   if $family == "claude" then
@@ -28,7 +30,7 @@ def level_for_effort($pro):
   else {none: "MINIMAL", minimal: "MINIMAL", low: "LOW", medium: "MEDIUM", high: "HIGH", xhigh: "HIGH", max: "HIGH"}[.] end;
 
 def effort_for_level:
-  ascii_downcase | if . == "thinking_level_unspecified" then null else . end;
+  t::lower_name | if . == "thinking_level_unspecified" then null else . end;
 
 # The IR reasoning object's effort, whichever way the client expressed it.
 def effort_of: if .effort then .effort elif .budget != null then (.budget | effort_for_budget) else null end;

@@ -3,6 +3,8 @@
 # Chat and Responses carry tool arguments as JSON *text* (which the model may
 # have got wrong); Claude and Gemini carry an object. The IR keeps the text.
 
+import "lib/text" as t;
+
 # Text -> object. Empty or blank text is a call without arguments: {}.
 # Text that does not parse to an object is kept, recoverable, under
 # "_raw_arguments" so that nothing the model said is lost and the upstream never
@@ -12,9 +14,8 @@ def args_object:
   elif . == "" then {}
   else ([try fromjson catch null] | .[0]) as $v
     | if ($v | type) == "object" then $v
-      # only text that failed to parse is checked for blankness: jq 1.6
-      # compiles a regex on every call (~20 µs), explode is cheaper here
-      elif (explode | all(.[]; . == 32 or . == 9 or . == 10 or . == 13)) then {}
+      # only text that failed to parse is checked for blankness
+      elif (t::nonblank | not) then {}
       else {"_raw_arguments": .} end
   end;
 

@@ -5,6 +5,7 @@ import "lib/ids" as ids;
 import "lib/json" as js;
 import "lib/effort" as eff;
 import "openai/common" as c;
+import "lib/text" as t;
 
 def _fail($path; $what): error("\($path): \($what)");
 
@@ -484,7 +485,7 @@ def _response_format_out:
 # models reject `reasoning_effort`. Other upstreams ("compatible" servers)
 # get everything. Judged on the model id after any "provider/" prefix.
 def _family($model):
-  ($model // "" | ascii_downcase | split("/") | .[-1]) as $m
+  ($model // "" | tostring | split("/") | .[-1] | t::lower_name) as $m
   | if ($m | startswith("gpt-4") or startswith("gpt-3.5") or startswith("chatgpt-") or (startswith("gpt-5") and contains("-chat"))) then "chat"
     elif ($m | startswith("o1") or startswith("o3") or startswith("o4") or startswith("gpt-5")) then "reasoning"
     else "other" end;

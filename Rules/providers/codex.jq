@@ -131,7 +131,7 @@ def _number: if type == "number" then . elif type == "string" then (tonumber? //
 #   upstream's header if any: the reset time is the more precise of the two
 #   and a short generic header would send the server back too early.
 def error($ctx):
-  (.body | if type == "string" then . else tojson end | ascii_downcase | contains("model is at capacity")) as $capacity
+  (.body | if type == "string" then . else tojson end | test("model is at capacity"; "i")) as $capacity
   | (if $capacity then
        setpath(["status"]; 429)
        | if (.body | type) == "object" and (.body.error | type) == "object" then setpath(["body", "error", "type"]; "rate_limit_error") else . end

@@ -51,7 +51,7 @@ def error($ctx):
   (if (.body | type) == "object" then (if (.body.error | type) == "object" then .body.error else .body end)
    elif (.body | type) == "string" then {message: .body} else {} end) as $e
   | (any($e.code, $e.type; . == "insufficient_quota" or . == "quota_exceeded")
-     or ($e.message | type == "string" and (ascii_downcase | contains("free allocated quota exceeded")))) as $quota
+     or ($e.message | type == "string" and test("free allocated quota exceeded"; "i"))) as $quota
   | (if $quota and (.status == 403 or .status == 429) then
        setpath(["status"]; 429)
        | setpath(["body"]; {error: ($e + {code: "insufficient_quota"})})

@@ -118,6 +118,39 @@ import CJQ
         }
     }
 
+    /// Regression: jq 1.6's `gsub`, `explode` and `ascii_downcase` cost
+    /// seconds to minutes on megabyte strings, and the rules ran them on
+    /// client-sized fields — a 2 MB tool-call id of punctuation held a rule
+    /// thread for minutes and ran the process out of memory; an 8 MB schema
+    /// type took 7 s. Long values are now cut, sampled or passed on as they
+    /// came (Rules/lib/text.jq, lib/ids.jq). This checks what each becomes.
+    @Test func megabyteStringsInTextFieldsTranslate() async throws {
+        let set = try await Self.rules()
+        let mb = 1 << 20
+        func translate(_ c: String, _ u: String, _ body: String) async throws -> String {
+            try await Exchange(ruleSet: set, client: c, upstream: u, context: Self.context()).translateRequest(body.bytes).text
+        }
+        // A tool-call id of punctuation: hashed by its ends, cut, then cleaned.
+        let id = String(repeating: "-.", count: mb)
+        let call = #"{"model":"m","messages":[{"role":"user","content":"hi"},{"role":"assistant","content":null,"tool_calls":[{"id":"\#(id)","type":"function","function":{"name":"f","arguments":"{}"}}]},{"role":"tool","tool_call_id":"\#(id)","content":"ok"}]}"#
+        let claude = try await translate("openai", "claude", call)
+        let ids = claude.matches(of: #/"(?:id|tool_use_id)":"(call_[a-z0-9]{1,10}_[-_]+)"/#).map { String($0.1) }
+        #expect(ids.count == 2 && ids[0] == ids[1], "the call and its result keep one id: \(ids)")
+        #expect(ids.first.map { $0.count <= 40 && $0.hasSuffix("-_-_-_-_") } == true, "\(ids)")
+        // Blank-but-one tool arguments are kept, not emptied.
+        let args = String(repeating: " ", count: 2 * mb) + "x"
+        let raw = #"{"model":"m","messages":[{"role":"user","content":"hi"},{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"\#(args)"}}]},{"role":"tool","tool_call_id":"c1","content":"ok"}]}"#
+        #expect(try await translate("openai", "claude", raw).contains("_raw_arguments"))
+        // A schema type and a thinking level of 2 MB go on unchanged.
+        let type = String(repeating: "T", count: 2 * mb)
+        let schema = #"{"contents":[{"role":"user","parts":[{"text":"hi"}]}],"tools":[{"functionDeclarations":[{"name":"f","parameters":{"type":"\#(type)"}}]}]}"#
+        #expect(try await translate("gemini", "openai", schema).contains(type))
+        let level = #"{"contents":[{"role":"user","parts":[{"text":"hi"}]}],"generationConfig":{"thinkingConfig":{"thinkingLevel":"\#(type)"}}}"#
+        _ = try await translate("gemini", "openai", level)
+        // A short one is still folded.
+        #expect(try await translate("gemini", "openai", schema.replacing(type, with: "STRING")).contains(#""type":"string""#))
+    }
+
     @Test func proxyErrorsReachEachClientInItsDialect() async throws {
         let set = try await Self.rules()
         for c in Self.dialects {
