@@ -6,7 +6,7 @@ tool arguments, a URL, a text part; the model name 100 KB, argv's limit); it is 
 `cliproxy rules translate` and timed, minus the same command on the request
 with a one-character string (start-up and compiling are in both).
 
-    python3 bench/rules/huge_strings.py [--cliproxy .build/release/cliproxy] [--rules Rules] [--mb 8] [--runs 3]
+    python3 bench/rules/huge_strings.py [--cliproxy .build/release/cliproxy] [--rules Rules] [--mb 8] [--runs 3] [--skip NAME]
 
 Prints one line per case: median seconds over --runs, and the baseline.
 Loopback only: nothing leaves the process.
@@ -68,10 +68,14 @@ def main():
     ap.add_argument("--rules", default="Rules")
     ap.add_argument("--mb", type=float, default=8)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--skip", action="append", default=[], help="skip cases whose name contains this")
     a = ap.parse_args()
     big = "x" * int(a.mb * 1_000_000)
     print("cliproxy %s, %g MB strings, median of %d" % (a.cliproxy, a.mb, a.runs))
     for (name, src, dst, model, body), (_, _, _, small_model, small) in zip(cases(big), cases("x")):
+        if any(k in name for k in a.skip):
+            print("%-42s skipped" % name)
+            continue
         base, _, _ = run(a.cliproxy, a.rules, src, dst, small_model, small, a.runs)
         t, rc, err = run(a.cliproxy, a.rules, src, dst, model, body, a.runs)
         print("%-42s %7.2f s  (baseline %.2f s, exit %d)%s" % (name, t - base, base, rc, "" if rc == 0 else "  " + (err.strip().splitlines() or [""])[-1][:100]))
