@@ -48,6 +48,9 @@ public struct RuleSource: Sendable {
     public let passthroughKeys: [String: PassthroughKeys]
     /// Provider patch modules (`providers/<name>.jq`) and the hooks each defines.
     public let patches: [String: Set<String>]
+    /// Every `.jq` file → the module paths its `import`/`include` lines name
+    /// (scanned once per load: program grouping and keys walk them often).
+    let imports: [String: [String]]
 
     public struct PassthroughKeys: Sendable, Equatable {
         public var model: String?
@@ -97,7 +100,7 @@ public struct RuleSource: Sendable {
         if !problems.isEmpty { throw RuleCompileError(problems) }
         let snapshot = try Snapshot(files: files.merging(providerFiles, uniquingKeysWith: { a, _ in a }))
         return RuleSource(root: abs, snapshot: snapshot, dialects: dialects, files: files, providerFiles: providerFiles,
-                          passthroughKeys: passthroughKeys, patches: findPatchHooks(files))
+                          passthroughKeys: passthroughKeys, patches: findPatchHooks(files), imports: files.mapValues(importedPaths))
     }
 
     /// The programs of one dialect (see `ProgramUnit`): its contract modules
@@ -228,9 +231,9 @@ public struct RuleSource: Sendable {
             // jq 1.6 finds `import "a/b"` as a/b.jq, a/b/b.jq, or a/b.json (data).
             let last = p.split(separator: "/").last.map(String.init) ?? p
             for rel in [p + ".jq", p + "/" + last + ".jq", p + ".json"] where !seen.contains(rel) {
-                if let text = files[rel] {
+                if let named = imports[rel] {
                     seen.insert(rel)
-                    todo += Self.importedPaths(in: text)
+                    todo += named
                 } else if providerFiles[rel] != nil {
                     seen.insert(rel)
                 }
@@ -244,7 +247,7 @@ public struct RuleSource: Sendable {
     /// statement). A deliberately small scanner: comment lines are skipped,
     /// and a path the scanner misses only makes a reload compile less — so it
     /// errs towards finding too many (any directive-looking line counts).
-    static func importedPaths(in text: String) -> [String] {
+    static func importedPaths(_ text: String) -> [String] {
         var out: [String] = []
         for line in text.split(separator: "\n") {
             let t = line.drop(while: { $0 == " " || $0 == "\t" })
