@@ -50,7 +50,7 @@ public final class CLIProxyServer: Sendable {
 
     /// The application: routes, error rendering for unknown paths, and the
     /// reloader as a service beside the HTTP server.
-    public func application(port: Int? = nil, reload: Bool = true,
+    public func application(port: Int? = nil, reload: Bool = true, connections: ClientConnections = ClientConnections(),
                             onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         let state = store.state
         let logDir = ServerState.directory(of: FileSystem.absolute(state.configPath)) + "/logs"
@@ -75,7 +75,7 @@ public final class CLIProxyServer: Sendable {
         if let accounts = state.accounts {
             services.append(AccountRefresher(accounts: accounts))
         }
-        return Application(router: router,
+        return Application(router: router, server: connections.http1,
                            configuration: .init(address: .hostname(host, port: configuredPort), serverName: "\(CLIProxyInfo.name)/\(CLIProxyInfo.version)"),
                            services: services,
                            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? configuredPort) },

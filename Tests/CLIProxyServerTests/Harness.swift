@@ -122,7 +122,8 @@ final class TestServer: Sendable {
 
     /// `yaml` is the config; `rules` a rules folder (default: the repository's).
     /// `authFiles` are credential files (name → JSON text) put in the auth directory before the start.
-    init(yaml: String, rules: String? = nil, reload: Bool = false, authFiles: [String: String] = [:]) async throws {
+    init(yaml: String, rules: String? = nil, reload: Bool = false, authFiles: [String: String] = [:],
+         connections: ClientConnections = ClientConnections()) async throws {
         var template = Array("/tmp/cliproxy-test-XXXXXX".utf8CString)
         directory = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
         configPath = directory + "/config.yaml"
@@ -137,7 +138,7 @@ final class TestServer: Sendable {
         let state = try await ServerState.load(configPath: configPath, rulesDir: rules ?? Repo.rules, health: health, threads: 2, logger: logger)
         server = CLIProxyServer(state: state, health: health, logger: logger, rulesOverride: rules ?? Repo.rules)
         let (started, cont) = AsyncStream.makeStream(of: Int.self)
-        let app = server.application(port: 0, reload: reload, onRunning: { p in cont.yield(p); cont.finish() })
+        let app = server.application(port: 0, reload: reload, connections: connections, onRunning: { p in cont.yield(p); cont.finish() })
         task.withLock { $0 = Task { try await app.run() } }
         for await p in started { portBox.withLock { $0 = p } }
     }
