@@ -20,7 +20,7 @@ import sys
 import time
 
 from common import (Closed, Harness, Sampler, build_request, check_answer, dialect_request,
-                    raise_fd_limit, rss_kb, ROOT)
+                    fd_kinds, raise_fd_limit, rss_kb, ROOT)
 
 # name, method, path (with {m} for the model), kind for check_answer, fixture folder
 ENDPOINTS = [
@@ -433,6 +433,11 @@ async def run(args):
     final = rss_kb(h.pid)
     limit = baseline * (1 + args.rss_slack_pct / 100.0) + args.rss_slack_mb * 1024
     rss_ok = final <= limit
+    # Client connections cliproxy still holds once the fuzz is over: its own
+    # keep-alive ones at most (a connection left open after a bad request
+    # leaked a descriptor and ~130 KB each, docs/RELIABILITY.md).
+    held = fd_kinds(h.pid, own_port=h.port).get("client", 0)
+    held_limit = args.parallel
     grew = ""
     if len(after_round) >= 2:
         step = (after_round[-1] - after_round[-2]) * 100.0 / after_round[-2]
@@ -442,12 +447,14 @@ async def run(args):
             grew += "  <- RSS still grows round over round: a leak"
     total = sum(r["sent"] for r in res.by_ep.values())
     crashes = len(res.crashes)
-    print("fuzz: %d requests in %.0f s; %d failures, %d crashes, %d restarts; RSS warm %.1f MB, peak %.1f MB, after %.1f MB (limit %.1f MB)%s%s"
+    print("fuzz: %d requests in %.0f s; %d failures, %d crashes, %d restarts; RSS warm %.1f MB, peak %.1f MB, after %.1f MB (limit %.1f MB)%s%s;"
+          " client connections still open %d (limit %d)%s"
           % (total, fuzz_s, len(res.failures), crashes, h.restarts, baseline / 1024, peak / 1024, final / 1024, limit / 1024,
-             "" if final <= limit else "  <- RSS did not return near the baseline", grew), flush=True)
+             "" if final <= limit else "  <- RSS did not return near the baseline", grew,
+             held, held_limit, "" if held <= held_limit else "  <- connections left open"), flush=True)
     if res.failures or res.crashes:
         print("inputs saved under %s; replay one with: python3 scripts/reliability/reliability.py replay FILE" % out)
-    if not rss_ok or res.failures or res.crashes or not h.alive():
+    if not rss_ok or held > held_limit or res.failures or res.crashes or not h.alive():
         if args.keep:
             print("work folder kept: %s" % h.workdir)
         return 1
