@@ -27,8 +27,6 @@ let package = Package(
         .systemLibrary(name: "CCurl", path: "Sources/CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CCrypt", path: "Sources/CCrypt", pkgConfig: "libcrypt", providers: [.apt(["libcrypt-dev"])]),
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
-        // glibc's mallopt, for the server's malloc arena limit (header only).
-        .systemLibrary(name: "CMallocOptions", path: "Sources/CMallocOptions"),
 
         // The translation engine: compiles Rules/ through libjq and runs it off Swift's cooperative pool.
         .target(name: "RuleEngine", dependencies: ["CJQ"]),
@@ -70,7 +68,7 @@ let package = Package(
         .executableTarget(
             name: "cliproxy",
             dependencies: [
-                "RuleEngine", "CLIProxyServer", "ProxyConfig", "Accounts", "UpstreamTransport", "CMallocOptions",
+                "RuleEngine", "CLIProxyServer", "ProxyConfig", "Accounts", "UpstreamTransport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),

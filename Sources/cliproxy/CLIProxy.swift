@@ -6,7 +6,6 @@ import RuleEngine
 import UpstreamTransport
 #if canImport(Glibc)
 import Glibc
-import CMallocOptions
 #endif
 
 @main
@@ -42,7 +41,6 @@ struct Serve: AsyncParsableCommand {
             try await LoginCommand.login(provider, config: config, rules: rules, flags: loginFlags)
             return
         }
-        limitMallocArenas()  // before the server's threads first allocate
         // The level follows the config's `debug` (see LogLevelSwitch), reloads included.
         LoggingSystem.bootstrap { label in SwitchableLogHandler(StreamLogHandler.standardError(label: label)) }
         let logger = Logger(label: "cliproxy")
@@ -75,22 +73,6 @@ struct Serve: AsyncParsableCommand {
             throw ExitCode.failure
         }
     }
-}
-
-/// At most one glibc malloc arena per core (at least 2) instead of glibc's
-/// up to 8 per core. Each thread that allocates takes an arena of its own
-/// while the limit allows (event loops, Swift's pool, rule threads, the curl
-/// thread), and memory freed into one arena is reused only by threads on
-/// that arena: after 1,000 concurrent non-streams, 1,000 streams grew the
-/// process again instead of reusing it. Full `reliability.py load` run
-/// (10, 100, 1,000 concurrent non-streams, then streams; release build, 2
-/// cores): peak RSS 140.2 / 146.9 MB with glibc's default, 121.1 / 131.7 MB
-/// with 2 arenas; throughput within the run-to-run noise.
-func limitMallocArenas() {
-    #if canImport(Glibc)
-    let cores = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
-    _ = mallopt(M_ARENA_MAX, Int32(max(2, min(cores, 64))))
-    #endif
 }
 
 /// Each open stream holds two descriptors (client and upstream): lift the
