@@ -57,6 +57,7 @@ public final class CLIProxyServer: Sendable {
         let path = RequestPath(store: store, transport: transport, logger: logger, requestLog: RequestLog(directory: logDir, store: store),
                                observers: observers)
         let router = Router(context: ProxyContext.self)
+        router.middlewares.add(RequestInChildTask())  // first: see there why
         router.middlewares.add(DialectErrors(store: store))
         ManagementRoutes.secureKeyAtStart(store: store, logger: logger)  // before the watcher starts
         let reloader = Reloader(store: store, rulesOverride: rulesOverride, logger: logger)
