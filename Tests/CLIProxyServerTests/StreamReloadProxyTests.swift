@@ -146,6 +146,12 @@ func chatChunks(_ n: Int, finish: Bool = true) -> [[UInt8]] {
         try await Task.sleep(for: .milliseconds(1500))
         #expect(try await client.call("/v1/models", method: "GET").0 == 401)
 
+        // An emptied file (an in-place save caught after its truncate) is refused too:
+        // it would parse to all defaults and serve no provider.
+        FileSystem.write(server.configPath, [])
+        try await Task.sleep(for: .milliseconds(1500))
+        #expect(try await client.call("/v1/models", method: "GET").0 == 401)
+
         traffic.cancel()
         _ = await traffic.result
         // Traffic really ran across the reloads (how much depends on the machine's load).

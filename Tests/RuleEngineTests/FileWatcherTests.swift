@@ -37,6 +37,26 @@ import Glibc
             seen.formUnion(watcher.drain())
         }
         #expect(seen.contains(path), "\(seen)")
+        #expect(watcher.beingWritten([path]).isEmpty, "closed, so no longer being written")
+
+        // Saved again in place: between the truncate and the close it is
+        // being written (a reload woken by the last close must not read it).
+        let again = open(path, O_WRONLY | O_TRUNC)
+        try #require(again >= 0)
+        var marked = false
+        for _ in 0..<1500 where !marked {
+            try await Task.sleep(for: .milliseconds(20))
+            marked = watcher.beingWritten([path, dir + "/other"]) == [path]
+        }
+        #expect(marked, "a truncated file still open is marked as being written")
+        #expect(watcher.drain().isEmpty, "and not reported")
+        close(again)
+        seen = []
+        for _ in 0..<1500 where !seen.contains(path) {
+            try await Task.sleep(for: .milliseconds(20))
+            seen.formUnion(watcher.drain())
+        }
+        #expect(seen.contains(path) && watcher.beingWritten([path]).isEmpty)
 
         // Renamed into place (an atomic save): reported too.
         FileSystem.write(dir + "/.tmp", "port: 8318\n")

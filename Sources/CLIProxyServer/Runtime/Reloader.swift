@@ -62,17 +62,32 @@ struct Reloader: Service {
         let old = store.state
         let configFile = FileSystem.absolute(old.configPath)
         let rulesRoot = old.rules.source.root
-        let configChanged = changed.contains(configFile)
+        var configChanged = changed.contains(configFile)
         var rulesChanged = changed.contains { $0 == rulesRoot || $0.hasPrefix(rulesRoot + "/") }
         let authDir = FileSystem.absolute(old.config.authDirPath)
         if let accounts = old.accounts, changed.contains(where: { $0 == authDir || $0.hasPrefix(authDir + "/") }) {
             reloadAccounts(accounts)
         }
+        // A file truncated or written since its close event (an in-place save
+        // of the next version under way) is left until its own close: reading
+        // it now would load a partial file.
+        let unfinished = watcher.beingWritten(changed)
+        if unfinished.contains(configFile) { configChanged = false }
+        if unfinished.contains(where: { $0.hasPrefix(rulesRoot + "/") }) { rulesChanged = false }
         guard configChanged || rulesChanged else { return }
 
         var config = old.config
         if configChanged {
-            switch ProxyConfig.load(path: old.configPath) {
+            // An empty file is refused although it parses (to all defaults): an
+            // in-place save truncates before it writes, and a reload caught in
+            // between would drop every provider until the next event (the
+            // reload soak saw 1.4 s of 404s). The write's own event follows.
+            // A config meant to be all defaults needs a comment in it.
+            let text = FileSystem.readText(old.configPath)
+            let isEmpty = text.map { $0.allSatisfy(\.isWhitespace) } ?? false
+            switch isEmpty ? .failure(ConfigError([ConfigDiagnostic(severity: .error, file: old.configPath, line: nil, keyPath: nil,
+                                                                      message: "the file is empty (a save in progress?); a config of all defaults needs at least a comment")]))
+                           : ProxyConfig.load(path: old.configPath) {
             case .failure(let e):
                 logger.error("config not reloaded, the running one stays: \(e)")
             case .success(let (c, warnings)):

@@ -9,7 +9,7 @@ public final class FileWatcher: @unchecked Sendable {
     public let changes: AsyncStream<Set<String>>
     private let continuation: AsyncStream<Set<String>>.Continuation
     private let fd: Int32
-    private let state = Mutex<(byWatch: [Int32: String], watched: Set<String>, pending: Set<String>, stopped: Bool)>(([:], [], [], false))
+    private let state = Mutex<(byWatch: [Int32: String], watched: Set<String>, pending: Set<String>, writing: Set<String>, stopped: Bool)>(([:], [], [], [], false))
 
     public init() {
         (changes, continuation) = AsyncStream.makeStream(of: Set<String>.self, bufferingPolicy: .bufferingNewest(16))
@@ -33,7 +33,9 @@ public final class FileWatcher: @unchecked Sendable {
             // into place), never on each write: a reload must not read a file
             // caught half-written. Creations count only for folders (a new
             // rules folder); a new file is reported when it is closed.
-            let mask = UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE)
+            // IN_MODIFY is not reported: it marks the file as being written
+            // until its close (see `beingWritten`).
+            let mask = UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_MODIFY)
             let wd = inotify_add_watch(fd, dir, mask)
             if wd >= 0 { s.byWatch[wd] = dir; s.watched.insert(dir) }
         }
@@ -42,6 +44,13 @@ public final class FileWatcher: @unchecked Sendable {
     /// Changes seen since the last yield.
     public func drain() -> Set<String> {
         state.withLock { s in defer { s.pending.removeAll() }; return s.pending }
+    }
+
+    /// Of `paths`, those written to (or truncated) since their last close:
+    /// a writer that saves in place is between its truncate and its close,
+    /// and a reader would see a partial file. Its close is reported next.
+    public func beingWritten(_ paths: Set<String>) -> Set<String> {
+        state.withLock { paths.intersection($0.writing) }
     }
 
     public func stop() {
@@ -65,9 +74,14 @@ public final class FileWatcher: @unchecked Sendable {
                     let len = Int(buf.withUnsafeBytes { $0.load(fromByteOffset: off + 12, as: UInt32.self) })
                     let nameBytes = buf[(off + 16)..<min(n, off + 16 + len)].prefix(while: { $0 != 0 })
                     let fileCreated = mask & UInt32(IN_CREATE) != 0 && mask & UInt32(IN_ISDIR) == 0
-                    if !fileCreated, let dir = s.byWatch[wd] {
-                        paths.insert(dir)
-                        if !nameBytes.isEmpty { paths.insert(dir + "/" + String(decoding: nameBytes, as: UTF8.self)) }
+                    if let dir = s.byWatch[wd] {
+                        let file = nameBytes.isEmpty ? nil : dir + "/" + String(decoding: nameBytes, as: UTF8.self)
+                        if mask & UInt32(IN_MODIFY) != 0 {
+                            if let file { s.writing.insert(file) }
+                        } else if !fileCreated {
+                            if let file { s.writing.remove(file); paths.insert(file) }
+                            paths.insert(dir)
+                        }
                     }
                     off += 16 + len
                 }
