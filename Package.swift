@@ -22,6 +22,8 @@ let package = Package(
     ],
     targets: [
         // System libraries from Debian (no static builds; module maps in each folder).
+        // glibc's malloc statistics: /metrics (cliproxy_malloc_*) and the leak tests.
+        .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
         .systemLibrary(name: "CJQ", path: "Sources/CJQ", providers: [.apt(["libjq-dev"])]),
         .systemLibrary(name: "CYAML", path: "Sources/CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         .systemLibrary(name: "CCurl", path: "Sources/CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
@@ -65,6 +67,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
+                "CMalloc",
             ]),
         .executableTarget(
             name: "cliproxy",
@@ -74,8 +77,6 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]),
 
-        // glibc's malloc statistics, for the leak tests.
-        .systemLibrary(name: "CMalloc", path: "Tests/CMalloc"),
         .testTarget(name: "RuleEngineTests", dependencies: ["RuleEngine", "CJQ", "CMalloc"]),
         .testTarget(
             name: "UsageStoreTests",

@@ -1,4 +1,7 @@
 import RuleEngine
+#if canImport(Glibc)
+import Glibc
+#endif
 import Synchronization
 import Testing
 @testable import CLIProxyServer
@@ -197,6 +200,35 @@ struct PromText {
         }
         // Separate instances keep separate numbers (no global registry).
         #expect(try Self.parse(ProxyMetrics().render()).value("cliproxy_active_streams") == 0)
+    }
+
+    /// The process gauges follow the process: a 256 MB malloc shows in the
+    /// in-use bytes (not in the resident memory: it is never touched), 200
+    /// pipes in the descriptors. (Other suites run beside this one, so the
+    /// bounds leave room for their own allocations and sockets.)
+    @Test func processGaugesFollowMallocAndDescriptors() throws {
+        func figures() throws -> (inUse: Double, free: Double, rss: Double, fds: Double) {
+            let p = try Self.parse(ProxyMetrics().render())
+            return (p.value("cliproxy_malloc_in_use_bytes") ?? -1, p.value("cliproxy_malloc_free_bytes") ?? -1,
+                    p.value("process_resident_memory_bytes") ?? -1, p.value("process_open_fds") ?? -1)
+        }
+        let before = try figures()
+        #expect(before.inUse > 0 && before.free >= 0 && before.rss > 10_000_000 && before.fds >= 3, "\(before)")
+        let mb = 1 << 20
+        let block = malloc(256 * mb)
+        var pipes: [Int32] = []
+        for _ in 0..<200 {
+            var fds: [Int32] = [0, 0]
+            if pipe(&fds) == 0 { pipes += fds }
+        }
+        let during = try figures()
+        free(block)
+        for fd in pipes { close(fd) }
+        let after = try figures()
+        #expect(during.inUse - before.inUse > Double(200 * mb), "\(before) → \(during)")
+        #expect(during.inUse - after.inUse > Double(200 * mb), "\(during) → \(after)")
+        #expect(during.rss - before.rss < Double(100 * mb), "an untouched block is not resident: \(before) → \(during)")
+        #expect(during.fds - before.fds > 300 && during.fds - after.fds > 300, "\(before.fds) → \(during.fds) → \(after.fds)")
     }
 
     @Test func labelValuesAreEscaped() throws {

@@ -531,3 +531,23 @@ def percentile(values, p):
     v = sorted(values)
     k = min(len(v) - 1, max(0, int(round(p / 100.0 * (len(v) - 1)))))
     return v[k]
+
+
+async def process_figures(port):
+    """cliproxy's own figures from /metrics, in bytes and counts: malloc's
+    in-use and free bytes (glibc mallinfo2), resident memory, open fds.
+    RSS growth with flat in-use bytes is malloc keeping freed memory; growth
+    of the in-use bytes is memory still referenced (a leak or a cache)."""
+    import re
+    names = {"cliproxy_malloc_in_use_bytes": "in_use", "cliproxy_malloc_free_bytes": "free",
+             "process_resident_memory_bytes": "rss", "process_open_fds": "fds"}
+    try:
+        r = await one_shot(port, build_request("GET", "/metrics", port), "GET", 10)
+    except Exception:
+        return {}
+    out = {}
+    for m in re.finditer(rb"^([a-z_]+) ([0-9.e+]+)$", r.body, re.M):
+        key = names.get(m.group(1).decode())
+        if key:
+            out[key] = float(m.group(2))
+    return out

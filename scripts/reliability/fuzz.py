@@ -19,7 +19,7 @@ import random
 import sys
 import time
 
-from common import (Closed, Harness, Sampler, build_request, check_answer, dialect_request,
+from common import (Closed, Harness, Sampler, build_request, check_answer, dialect_request, process_figures,
                     fd_kinds, raise_fd_limit, rss_kb, ROOT)
 
 # name, method, path (with {m} for the model), kind for check_answer, fixture folder
@@ -369,6 +369,7 @@ async def run(args):
     await warm(h)
     await asyncio.sleep(1.0)
     baseline = rss_kb(h.pid)
+    malloc_warm = await process_figures(h.port)
     sampler = Sampler(h.pid, 0.05).start()
     t_start = time.monotonic()
     print("fuzz: seed %s, %d per endpoint, %d at once; cliproxy %s pid %d, warm RSS %.1f MB"
@@ -431,6 +432,11 @@ async def run(args):
     await warm(h)
     await asyncio.sleep(2.0)
     final = rss_kb(h.pid)
+    malloc_after = await process_figures(h.port)
+    if "in_use" in malloc_warm and "in_use" in malloc_after:
+        print("fuzz: malloc in use warm %.1f MB, after %.1f MB; free in malloc's arenas warm %.1f MB, after %.1f MB"
+              % (malloc_warm["in_use"] / 2**20, malloc_after["in_use"] / 2**20, malloc_warm["free"] / 2**20,
+                 malloc_after["free"] / 2**20), flush=True)
     limit = baseline * (1 + args.rss_slack_pct / 100.0) + args.rss_slack_mb * 1024
     rss_ok = final <= limit
     # Client connections cliproxy still holds once the fuzz is over: its own

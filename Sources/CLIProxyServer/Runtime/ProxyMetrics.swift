@@ -1,7 +1,11 @@
 import Accounts
+import CMalloc
 import Prometheus
 import RuleEngine
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The server's Prometheus metrics, served by `GET /metrics`.
 ///
@@ -56,6 +60,14 @@ public final class ProxyMetrics: RequestObserver {
         static let accountsHelp = "Signed-in accounts by state: ok, cooling (a cooldown on at least one model), refresh_failing, needs_login, disabled; each account counts once."
         static let apiKeys = "cliproxy_api_keys"
         static let apiKeysHelp = "Upstream API keys from config.yaml by state: ok, cooling (a cooldown on at least one model)."
+        static let mallocInUse = "cliproxy_malloc_in_use_bytes"
+        static let mallocInUseHelp = "Bytes the process has allocated through malloc and not freed (glibc mallinfo2: in-use chunks of every arena plus mmapped blocks). Growth here after a settle is a leak; RSS above it is malloc holding freed memory."
+        static let mallocFree = "cliproxy_malloc_free_bytes"
+        static let mallocFreeHelp = "Freed bytes glibc malloc keeps in its arenas for reuse (mallinfo2 fordblks): resident or not, not returned to the system."
+        static let residentMemory = "process_resident_memory_bytes"
+        static let residentMemoryHelp = "Resident memory size in bytes (/proc/self/statm)."
+        static let openFds = "process_open_fds"
+        static let openFdsHelp = "Open file descriptors (/proc/self/fd)."
     }
 
     /// The account states, in the order a state wins when several hold.
@@ -133,6 +145,11 @@ public final class ProxyMetrics: RequestObserver {
                 let keys = Self.keyCounts(source.state, health: source.health)
                 for state in Self.keyStates { keyGauge(state).set(to: Double(keys[state] ?? 0)) }
             }
+            let process = ProcessFigures.now()
+            registry.makeGauge(name: Name.mallocInUse, help: Name.mallocInUseHelp).set(to: Double(process.mallocInUse))
+            registry.makeGauge(name: Name.mallocFree, help: Name.mallocFreeHelp).set(to: Double(process.mallocFree))
+            registry.makeGauge(name: Name.residentMemory, help: Name.residentMemoryHelp).set(to: Double(process.resident))
+            registry.makeGauge(name: Name.openFds, help: Name.openFdsHelp).set(to: Double(process.openFds))
             return registry.emitToBuffer()
         }
     }
@@ -172,5 +189,34 @@ public final class ProxyMetrics: RequestObserver {
             counts[s, default: 0] += 1
         }
         return counts
+    }
+}
+
+/// The process's memory and descriptors, read at scrape time (mallinfo2 walks
+/// every malloc arena under its lock: a few microseconds, scrapes only).
+struct ProcessFigures {
+    var mallocInUse = 0
+    var mallocFree = 0
+    var resident = 0
+    var openFds = 0
+
+    static func now() -> ProcessFigures {
+        var f = ProcessFigures()
+        let m = mallinfo2()
+        f.mallocInUse = Int(m.uordblks) + Int(m.hblkhd)
+        f.mallocFree = Int(m.fordblks)
+        // statm: size resident shared text lib data dt, in pages.
+        if let statm = FileSystem.readText("/proc/self/statm"),
+           let pages = statm.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) {
+            f.resident = pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+        }
+        if let dir = opendir("/proc/self/fd") {
+            while let entry = readdir(dir) {
+                if entry.pointee.d_name.0 != CChar(UInt8(ascii: ".")) { f.openFds += 1 }
+            }
+            closedir(dir)
+            f.openFds -= 1  // the descriptor opendir itself holds
+        }
+        return f
     }
 }
