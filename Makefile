@@ -35,9 +35,11 @@ run: build
 
 test: deps venv
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build --skip MemoryTests
-	# the leak check counts malloc's in-use bytes: alone in its process, so other suites' allocations do not count
+	$(SWIFT) test --skip-build --skip 'Memory(Trim)?Tests'
+	# the leak check counts malloc's in-use bytes and the trim check the RSS: each alone in its
+	# process, so other suites' allocations do not count
 	$(SWIFT) test --skip-build --filter MemoryTests
+	$(SWIFT) test --skip-build --filter MemoryTrimTests
 	rm -rf .build/ir && $(CLIPROXY) rules test --plain --emit-ir .build/ir
 	$(PY) scripts/ir_check.py .build/ir
 	$(PY) scripts/sdk_check.py

@@ -49,7 +49,8 @@ public final class CLIProxyServer: Sendable {
     }
 
     /// The application: routes, error rendering for unknown paths, and the
-    /// reloader as a service beside the HTTP server.
+    /// reloader, the account refresher and the memory trimmer as services
+    /// beside the HTTP server.
     public func application(port: Int? = nil, reload: Bool = true, connections: ClientConnections = ClientConnections(),
                             onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         let state = store.state
@@ -69,7 +70,7 @@ public final class CLIProxyServer: Sendable {
                   management: management, metrics: metrics).register(on: router)
         let host = Self.bindHost(state.config, logger: logger)
         let configuredPort = port ?? state.config.port
-        var services: [any Service] = []
+        var services: [any Service] = [MemoryTrimmer(logger: logger)]
         if reload {
             services.append(reloader)
         }

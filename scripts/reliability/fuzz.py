@@ -355,6 +355,11 @@ async def warm(h, rounds=10):
                 await one_shot(h.port, raw, method, 30)
 
 
+# After a run: longer than cliproxy's MemoryTrimmer interval (5 s), so that
+# memory malloc held free after the burst has been handed back.
+SETTLE_S = 6.0
+
+
 async def run(args):
     raise_fd_limit()
     # A fixed mmap threshold: glibc otherwise raises it (up to 32 MB) after the
@@ -420,9 +425,11 @@ async def run(args):
 
         if args.rounds > 1:
             await warm(h)
-            await asyncio.sleep(2.0)
+            await asyncio.sleep(SETTLE_S)
             after_round.append(rss_kb(h.pid))
-            print("  RSS after round %d (settled): %.1f MB" % (rnd + 1, after_round[-1] / 1024), flush=True)
+            fig = await process_figures(h.port)
+            print("  RSS after round %d (settled): %.1f MB; malloc in use %.1f MB, free %.1f MB" % (
+                rnd + 1, after_round[-1] / 1024, fig.get("in_use", 0) / 2**20, fig.get("free", 0) / 2**20), flush=True)
             if os.environ.get("RELIABILITY_ROUND_HOOK"):  # e.g. a gdb call printing malloc's in-use bytes
                 os.system(os.environ["RELIABILITY_ROUND_HOOK"].replace("{pid}", str(h.pid)))
 
@@ -430,7 +437,7 @@ async def run(args):
     fuzz_s = time.monotonic() - t_start
     peak = await sampler.stop()
     await warm(h)
-    await asyncio.sleep(2.0)
+    await asyncio.sleep(SETTLE_S)
     final = rss_kb(h.pid)
     malloc_after = await process_figures(h.port)
     if "in_use" in malloc_warm and "in_use" in malloc_after:

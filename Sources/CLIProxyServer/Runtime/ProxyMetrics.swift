@@ -205,11 +205,7 @@ struct ProcessFigures {
         let m = mallinfo2()
         f.mallocInUse = Int(m.uordblks) + Int(m.hblkhd)
         f.mallocFree = Int(m.fordblks)
-        // statm: size resident shared text lib data dt, in pages.
-        if let statm = FileSystem.readText("/proc/self/statm"),
-           let pages = statm.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) {
-            f.resident = pages * Int(sysconf(Int32(_SC_PAGESIZE)))
-        }
+        f.resident = residentBytes()
         if let dir = opendir("/proc/self/fd") {
             while let entry = readdir(dir) {
                 if entry.pointee.d_name.0 != CChar(UInt8(ascii: ".")) { f.openFds += 1 }
@@ -218,5 +214,12 @@ struct ProcessFigures {
             f.openFds -= 1  // the descriptor opendir itself holds
         }
         return f
+    }
+
+    /// Resident memory from /proc/self/statm (size resident shared text lib data dt, in pages); 0 if unreadable.
+    static func residentBytes() -> Int {
+        guard let statm = FileSystem.readText("/proc/self/statm"),
+              let pages = statm.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else { return 0 }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
     }
 }
