@@ -1,5 +1,8 @@
 import Testing
 import CJQ
+#if canImport(Glibc)
+import Glibc
+#endif
 @testable import RuleEngine
 
 @Suite struct StreamTests {
@@ -225,6 +228,30 @@ import CJQ
             #expect(e.description.contains(rules.root + "/beta/response.jq"), "\(e)")
             #expect(!e.description.contains("cliproxy-rules-") || e.description.contains(rules.root), "\(e)")
         }
+    }
+
+    /// Compile threads ask for nice -10 so that a reload goes live within a
+    /// second on a saturated CPU; they get it exactly when the process may
+    /// lower a nice value (CAP_SYS_NICE, or RLIMIT_NICE of 30 or more).
+    @Test func compileThreadsRunAtRaisedPriorityWhenAllowed() async throws {
+        var capEff: UInt64 = 0
+        for line in (FileSystem.readText("/proc/self/status") ?? "").split(separator: "\n") where line.hasPrefix("CapEff:") {
+            capEff = UInt64(line.dropFirst("CapEff:".count).trimmingCharacters(in: .whitespaces), radix: 16) ?? 0
+        }
+        var limit = rlimit()
+        getrlimit(__rlimit_resource_t(__RLIMIT_NICE.rawValue), &limit)
+        let allowed = capEff & (1 << 23) != 0 || limit.rlim_cur >= 30  // bit 23: CAP_SYS_NICE
+
+        let compiler = try #require(RuleThread(index: -1))
+        defer { compiler.stop() }
+        let nice = try await compiler.perform { _ in getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0) }
+        #expect(nice == (allowed ? RuleThread.compileNice : 0), "nice \(nice), allowed \(allowed)")
+        _ = try await TestRules().build(threads: 1)
+        #expect(RuleSet.compilePriorityRaised == allowed)
+        // A rule thread (serving) keeps the normal priority.
+        let worker = try #require(RuleThread(index: 0))
+        defer { worker.stop() }
+        #expect(try await worker.perform { _ in getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0) } == 0)
     }
 
     @Test func vetoedRebuildKeepsTheCurrentSet() async throws {

@@ -37,7 +37,7 @@ struct Reloader: Service {
             var iterator = changes.makeAsyncIterator()
             while var changed = await iterator.next() {
                 // Debounce: an editor's save is several events; take them all.
-                try? await Task.sleep(for: .milliseconds(150))
+                try? await Task.sleep(for: .milliseconds(50))
                 changed.formUnion(watcher.drain())
                 await reload(changed)
                 watch(watcher)

@@ -91,6 +91,10 @@ public final class RuleSet: Sendable {
                        buildMilliseconds: Double(Clock.nanoseconds() - start) / 1e6)
     }
 
+    /// Whether rule compiles run at raised priority (`RuleThread.compileNice`):
+    /// false when the process may not lower a nice value, nil before any compile.
+    public static var compilePriorityRaised: Bool? { RuleThread.compilePriorityRaised }
+
     /// Returns once every thread has installed every program (jobs run in
     /// order, so an empty job on each thread waits for its compiles).
     public func waitUntilWarm() async {
