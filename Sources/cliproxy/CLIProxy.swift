@@ -62,9 +62,6 @@ struct Serve: AsyncParsableCommand {
         let credentials = state.router.credentials.count
         let app = server.application(onRunning: { port in
             logger.info("cliproxy \(CLIProxyInfo.version) listening on \(state.config.effectiveHost):\(port) — \(state.rules.dialects.count) dialects, \(credentials) credential(s), rules from \(state.rules.source.root)")
-            if RuleSet.compilePriorityRaised == false {
-                logger.info("rule compiles run at normal priority (raising it needs CAP_SYS_NICE or `ulimit -e 30`): on a saturated CPU a reloaded rule may take over a second to go live")
-            }
             if credentials == 0 {
                 logger.notice("no credentials yet: add keys to \(config) (generative-language-api-key, claude-api-key, openai-compatibility) or sign an account in with `cliproxy login gemini|codex|claude|qwen`")
             }

@@ -13,6 +13,7 @@ import Glibc
     @Test func aBurstsFreedHeapIsHandedBackOnce() {
         let mb = 1 << 20
         let trimmer = MemoryTrimmer(threshold: 32 * mb, logger: Logger(label: "trim-test"))
+        MemoryTrimmer.resetReference()
         #expect(!trimmer.trimIfWorthIt(), "the first look only takes the reference")
 
         // A burst: 96 MB in 4 KB chunks (heap, not mmap), touched, then freed

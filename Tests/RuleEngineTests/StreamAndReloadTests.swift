@@ -242,16 +242,27 @@ import Glibc
         getrlimit(__rlimit_resource_t(__RLIMIT_NICE.rawValue), &limit)
         let allowed = capEff & (1 << 23) != 0 || limit.rlim_cur >= 30  // bit 23: CAP_SYS_NICE
 
-        let compiler = try #require(RuleThread(index: -1))
-        defer { compiler.stop() }
-        let nice = try await compiler.perform { _ in getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0) }
-        #expect(nice == (allowed ? RuleThread.compileNice : 0), "nice \(nice), allowed \(allowed)")
-        _ = try await TestRules().build(threads: 1)
-        #expect(RuleSet.compilePriorityRaised == allowed)
-        // A rule thread (serving) keeps the normal priority.
+        func nice(_ t: RuleThread) async throws -> Int32 {
+            try await t.perform { _ in getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0) }
+        }
+        let reloadCompiler = try #require(RuleThread(index: -1, raisePriority: true))
+        defer { reloadCompiler.stop() }
+        #expect(try await nice(reloadCompiler) == (allowed ? RuleThread.compileNice : 0), "allowed \(allowed)")
+        // A first build's compile thread and a rule thread (serving) keep the normal priority.
+        let startCompiler = try #require(RuleThread(index: -1))
+        defer { startCompiler.stop() }
+        #expect(try await nice(startCompiler) == 0)
         let worker = try #require(RuleThread(index: 0))
         defer { worker.stop() }
-        #expect(try await worker.perform { _ in getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0) } == 0)
+        #expect(try await nice(worker) == 0)
+
+        // A reload that compiles something reports what it got.
+        let rules = TestRules()
+        let first = try await rules.build(threads: 1)
+        rules.write("beta/request.jq", "def decode($ctx): {model: .model, text: .content};\ndef encode($ctx): {model: $ctx.model, content: .text, v: 3};\ndef passthrough($ctx): .;\n")
+        let second = try await RuleSet.build(root: rules.root, beside: first)
+        #expect(!second.compiledPrograms.isEmpty)
+        #expect(RuleSet.compilePriorityRaised == allowed)
     }
 
     @Test func vetoedRebuildKeepsTheCurrentSet() async throws {

@@ -160,7 +160,7 @@ async def run(args):
         return d, missed
 
     log = open(h.log_path, errors="replace").read()
-    compile_ms = [int(m) for m in re.findall(r"rules reloaded from .*?, (\d+) ms\)", log)]
+    compile_ms = [int(m) for m in re.findall(r"rules reloaded from .*?, (\d+) ms[,)]", log)]
     refused_rules = len(re.findall(r"rules not reloaded", log))
     refused_cfg = len(re.findall(r"config not reloaded", log))
     cfg_reloads = len(re.findall(r"config reloaded from", log))

@@ -27,8 +27,11 @@ final class MemoryTrimmer: Service, Sendable {
     let interval: Duration
     let threshold: Int
     let logger: Logger
-    /// RSS minus malloc's in-use bytes after the last trim (nil before the first look).
-    private let reference = Mutex<Int?>(nil)
+    /// RSS minus malloc's in-use bytes after the last trim (nil before the
+    /// first look). One per process, like malloc: several servers in one
+    /// process (the tests) share it, so a burst is trimmed once, not once per
+    /// server.
+    private static let reference = Mutex<Int?>(nil)
 
     init(interval: Duration = .seconds(5), threshold: Int = 32 << 20, logger: Logger) {
         self.interval = interval
@@ -54,17 +57,22 @@ final class MemoryTrimmer: Service, Sendable {
     /// Trims when the gap grew by more than `threshold`; returns whether it did.
     @discardableResult
     func trimIfWorthIt() -> Bool {
-        let gap = Self.gap()
-        let last = reference.withLock { r in
-            defer { if r == nil { r = gap } }
-            return r ?? gap
+        // Under the lock: a second trimmer's look waits for a trim in progress.
+        let trimmed: (Int, Duration)? = Self.reference.withLock { reference in
+            let gap = Self.gap()
+            guard let last = reference else { reference = gap; return nil }
+            guard gap - last > threshold else { return nil }
+            let start = ContinuousClock.now
+            malloc_trim(0)
+            let after = Self.gap()
+            reference = after
+            return (gap - after, ContinuousClock.now - start)
         }
-        guard gap - last > threshold else { return false }
-        let start = ContinuousClock.now
-        malloc_trim(0)
-        let after = Self.gap()
-        reference.withLock { $0 = after }
-        logger.debug("malloc_trim: \((gap - after) >> 20) MB of free heap handed back to the system (\(ContinuousClock.now - start))")
+        guard let (freed, took) = trimmed else { return false }
+        logger.debug("malloc_trim: \(freed >> 20) MB of free heap handed back to the system (\(took))")
         return true
     }
+
+    /// Forgets the reference (tests: the next look takes a new one).
+    static func resetReference() { reference.withLock { $0 = nil } }
 }

@@ -115,7 +115,9 @@ struct Reloader: Service {
                 let catalog = try ProviderCatalog.load(rulesRoot: root, files: rules.source.providerFiles)
                 old.accounts?.specs(ServerState.oauthSpecs(catalog: catalog, config: config))
                 store.update { _ in ServerState(config: config, configPath: old.configPath, rules: rules, catalog: catalog, health: store.health, accounts: old.accounts) }
-                logger.info("rules reloaded from \(root) (\(rules.dialects.count) dialects, compiled \(rules.compiledPrograms.isEmpty ? "nothing" : rules.compiledPrograms.joined(separator: ", ")), \(Int(rules.buildMilliseconds)) ms)")
+                // Without CAP_SYS_NICE (or `ulimit -e 30`) the compile shares the CPU with the traffic.
+                let priority = RuleSet.compilePriorityRaised == false && !rules.compiledPrograms.isEmpty ? ", at normal priority" : ""
+                logger.info("rules reloaded from \(root) (\(rules.dialects.count) dialects, compiled \(rules.compiledPrograms.isEmpty ? "nothing" : rules.compiledPrograms.joined(separator: ", ")), \(Int(rules.buildMilliseconds)) ms\(priority))")
                 return
             } catch {
                 logger.error("rules not reloaded, the running ones stay: \(error)")

@@ -58,7 +58,7 @@ public final class RuleSet: Sendable {
             for i in pool.threads.indices {
                 group.addTask {
                     guard !toCompile.isEmpty else { return (i, .success(CompiledPrograms([:]))) }
-                    guard let compiler = RuleThread(index: -1) else { return (i, .failure(RuleCompileError(["cannot start a rule compile thread"]))) }
+                    guard let compiler = RuleThread(index: -1, raisePriority: beside != nil) else { return (i, .failure(RuleCompileError(["cannot start a rule compile thread"]))) }
                     defer { compiler.stop() }
                     do {
                         return (i, try await compiler.perform { _ -> Result<CompiledPrograms, RuleCompileError> in
@@ -91,8 +91,8 @@ public final class RuleSet: Sendable {
                        buildMilliseconds: Double(Clock.nanoseconds() - start) / 1e6)
     }
 
-    /// Whether rule compiles run at raised priority (`RuleThread.compileNice`):
-    /// false when the process may not lower a nice value, nil before any compile.
+    /// Whether reloads compile at raised priority (`RuleThread.compileNice`):
+    /// false when the process may not lower a nice value, nil before any reload.
     public static var compilePriorityRaised: Bool? { RuleThread.compilePriorityRaised }
 
     /// Returns once every thread has installed every program (jobs run in

@@ -196,10 +196,13 @@ final class RuleThread: @unchecked Sendable {
     /// Jobs submitted and not yet finished, for picking the least busy thread.
     let pending = Atomic<Int>(0)
     let index: Int
+    /// A compile thread for a reload: asks for `compileNice` first.
+    let raisePriority: Bool
 
     /// Starts the thread; nil when the system refuses one.
-    init?(index: Int) {
+    init?(index: Int, raisePriority: Bool = false) {
         self.index = index
+        self.raisePriority = raisePriority
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(cond, nil)
         var attr = pthread_attr_t()
@@ -227,7 +230,7 @@ final class RuleThread: @unchecked Sendable {
     }
 
     private func threadMain() {
-        if index < 0 { Self.raiseCompilePriority() }
+        if raisePriority { Self.raiseCompilePriority() }
         let cache = ProgramCache()
         // Oniguruma initialises itself lazily and without a lock on its first
         // regex: warm it up once per process, before any rule runs.
@@ -238,7 +241,7 @@ final class RuleThread: @unchecked Sendable {
         }  // `job` is released here, outside the lock
     }
 
-    /// The nice value a compile thread (index < 0) asks for.
+    /// The nice value a reload's compile thread asks for.
     ///
     /// A reload compiles its changed programs beside the serving threads; with
     /// the CPU saturated by traffic, a compile of 130 ms of CPU took 700 ms to
@@ -248,10 +251,14 @@ final class RuleThread: @unchecked Sendable {
     /// versions live in 0.4–0.7 s under the same load. Lowering a nice value
     /// needs CAP_SYS_NICE or an RLIMIT_NICE allowance (`ulimit -e`, systemd
     /// `LimitNICE=`); without either the compile runs at normal priority.
+    /// A first build (start-up, `rules test`) keeps the normal priority: it
+    /// races no traffic, and the test suites' hundreds of builds at nice -10
+    /// starved everything else in their process (suites 3-6× slower).
+    /// (The priority is not undone: the thread ends after its compile.)
     static let compileNice: Int32 = -10
-    /// Whether the last compile thread got `compileNice` (nil before any compile).
+    /// Whether the last reload's compile thread got `compileNice` (nil before any reload).
     private static let compilePriority = Mutex<Bool?>(nil)
-    /// Whether reload compiles run at raised priority (nil before the first compile).
+    /// Whether reload compiles run at raised priority (nil before the first reload).
     static var compilePriorityRaised: Bool? { compilePriority.withLock { $0 } }
 
     private static func raiseCompilePriority() {
