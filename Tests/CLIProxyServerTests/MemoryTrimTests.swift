@@ -9,7 +9,7 @@ import Glibc
 /// The trimmer hands a burst's freed heap back to the system, once. It reads
 /// the process's RSS, so `make test` runs this suite in a process of its own
 /// (`swift test --filter MemoryTrimTests`).
-@Suite struct MemoryTrimTests {
+@Suite(.serialized) struct MemoryTrimTests {
     @Test func aBurstsFreedHeapIsHandedBackOnce() {
         let mb = 1 << 20
         let trimmer = MemoryTrimmer(threshold: 32 * mb, logger: Logger(label: "trim-test"))
@@ -29,6 +29,59 @@ import Glibc
         let trimmed = ProcessFigures.residentBytes()
         #expect(held - trimmed > 64 * mb, "RSS \(held >> 20) MB → \(trimmed >> 20) MB")
         #expect(!trimmer.trimIfWorthIt(), "nothing new to hand back: no second trim")
+        free(pin)
+    }
+
+    /// A trim in the middle of a burst releases little (every other chunk
+    /// still live); when the rest is freed the free count grows again, and
+    /// the trimmer trims again.
+    @Test func aTrimInTheMiddleOfABurstIsNotTheLast() {
+        let mb = 1 << 20
+        let trimmer = MemoryTrimmer(threshold: 32 * mb, logger: Logger(label: "trim-test"))
+        MemoryTrimmer.resetReference()
+        let t0 = ContinuousClock.now
+        #expect(!trimmer.trimIfWorthIt(now: t0))
+
+        let chunks = (0..<(128 * mb / 4096)).map { _ in malloc(4096)! }
+        for c in chunks { memset(c, 1, 4096) }
+        let pin = malloc(4096)
+        for (i, c) in chunks.enumerated() where i % 2 == 0 { free(c) }  // 64 MB free, no whole page among it
+        let fragmented = ProcessFigures.residentBytes()
+        #expect(trimmer.trimIfWorthIt(now: t0 + .seconds(5)), "64 MB more free: trim")
+        #expect(fragmented - ProcessFigures.residentBytes() < 16 * mb, "hardly anything to release yet")
+
+        for (i, c) in chunks.enumerated() where i % 2 == 1 { free(c) }  // now one free run of 128 MB
+        let held = ProcessFigures.residentBytes()
+        #expect(trimmer.trimIfWorthIt(now: t0 + .seconds(10)), "the free bytes grew by 64 MB again: trim")
+        #expect(held - ProcessFigures.residentBytes() > 96 * mb)
+        free(pin)
+    }
+
+    /// Free memory that coalesces without the free count growing past the
+    /// threshold is released by the catch-up rule, once `catchUp` has passed.
+    @Test func freeMemoryThatCoalescedIsReleasedAfterTheCatchUpDelay() {
+        let mb = 1 << 20
+        let trimmer = MemoryTrimmer(threshold: 32 * mb, logger: Logger(label: "trim-test"))
+        MemoryTrimmer.resetReference()
+        let chunks = (0..<(128 * mb / 4096)).map { _ in malloc(4096)! }
+        for c in chunks { memset(c, 1, 4096) }
+        let pin = malloc(4096)
+        for (i, c) in chunks.enumerated() where i % 2 == 0 { free(c) }  // 64 MB free, fragmented
+        let t0 = ContinuousClock.now
+        #expect(!trimmer.trimIfWorthIt(now: t0), "the first look only takes the low")
+
+        // 24 MB more (the odd chunks of the first 48 MB): under the threshold,
+        // but it joins 48 MB into one free run of whole pages.
+        let joined = 48 * mb / 4096
+        for i in stride(from: 1, to: joined, by: 2) { free(chunks[i]) }
+        let held = ProcessFigures.residentBytes()
+        #expect(!trimmer.trimIfWorthIt(now: t0 + .seconds(5)), "24 MB is no burst")
+        #expect(!trimmer.trimIfWorthIt(now: t0 + .seconds(29)), "before the catch-up delay")
+        #expect(trimmer.trimIfWorthIt(now: t0 + .seconds(31)), "after it, with the free bytes moved: trim")
+        #expect(held - ProcessFigures.residentBytes() > 32 * mb, "RSS \(held >> 20) MB before")
+        #expect(!trimmer.trimIfWorthIt(now: t0 + .seconds(62)), "nothing moved since: no trim")
+
+        for i in stride(from: joined + 1, to: chunks.count, by: 2) { free(chunks[i]) }
         free(pin)
     }
 }

@@ -355,9 +355,10 @@ async def warm(h, rounds=10):
                 await one_shot(h.port, raw, method, 30)
 
 
-# After a run: longer than cliproxy's MemoryTrimmer interval (5 s), so that
-# memory malloc held free after the burst has been handed back.
-SETTLE_S = 6.0
+# After a run: longer than cliproxy's MemoryTrimmer catch-up delay (30 s)
+# plus its interval (5 s), so that what malloc holds free after the burst has
+# been handed back.
+SETTLE_S = 36.0
 
 
 async def run(args):
