@@ -255,6 +255,9 @@ import Glibc
         let worker = try #require(RuleThread(index: 0))
         defer { worker.stop() }
         #expect(try await nice(worker) == 0)
+        // Named, for `ps -L` and the kernel's segfault lines.
+        #expect(try await worker.perform { _ in FileSystem.readText("/proc/thread-self/comm") } == "jq-rules-0\n")
+        #expect(try await startCompiler.perform { _ in FileSystem.readText("/proc/thread-self/comm") } == "jq-compile\n")
 
         // A reload that compiles something reports what it got.
         let rules = TestRules()

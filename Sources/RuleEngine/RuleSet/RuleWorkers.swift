@@ -230,6 +230,13 @@ final class RuleThread: @unchecked Sendable {
     }
 
     private func threadMain() {
+        // Named for `ps -L`, core dumps and the kernel's segfault lines (a thread
+        // inherits its creator's name, a Swift pool thread's "…default-qos").
+        // (pthread_setname_np is not in Swift's Glibc; the comm file is the same thing.)
+        if let f = fopen("/proc/thread-self/comm", "w") {
+            fputs(index < 0 ? "jq-compile" : "jq-rules-\(index)", f)  // at most 15 bytes
+            fclose(f)
+        }
         if raisePriority { Self.raiseCompilePriority() }
         let cache = ProgramCache()
         // Oniguruma initialises itself lazily and without a lock on its first
