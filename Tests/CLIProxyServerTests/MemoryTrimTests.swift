@@ -14,14 +14,15 @@ import Glibc
         let mb = 1 << 20
         let trimmer = MemoryTrimmer(threshold: 32 * mb, logger: Logger(label: "trim-test"))
         MemoryTrimmer.resetReference()
-        #expect(!trimmer.trimIfWorthIt(), "the first look only takes the reference")
 
         // A burst: 96 MB in 4 KB chunks (heap, not mmap), touched, then freed
         // under a chunk allocated after them, so the heap's top stays put and
-        // free() cannot shrink it by itself.
+        // free() cannot shrink it by itself. The first look comes after the
+        // allocation: free memory left by earlier tests may be reused by it.
         let chunks = (0..<(96 * mb / 4096)).map { _ in malloc(4096)! }
         for c in chunks { memset(c, 1, 4096) }
         let pin = malloc(4096)
+        #expect(!trimmer.trimIfWorthIt(), "the first look only takes the reference")
         for c in chunks { free(c) }
         let held = ProcessFigures.residentBytes()
 
@@ -39,12 +40,11 @@ import Glibc
         let mb = 1 << 20
         let trimmer = MemoryTrimmer(threshold: 32 * mb, logger: Logger(label: "trim-test"))
         MemoryTrimmer.resetReference()
-        let t0 = ContinuousClock.now
-        #expect(!trimmer.trimIfWorthIt(now: t0))
-
         let chunks = (0..<(128 * mb / 4096)).map { _ in malloc(4096)! }
         for c in chunks { memset(c, 1, 4096) }
         let pin = malloc(4096)
+        let t0 = ContinuousClock.now
+        #expect(!trimmer.trimIfWorthIt(now: t0), "the first look, after the allocation (it may reuse free memory)")
         for (i, c) in chunks.enumerated() where i % 2 == 0 { free(c) }  // 64 MB free, no whole page among it
         let fragmented = ProcessFigures.residentBytes()
         #expect(trimmer.trimIfWorthIt(now: t0 + .seconds(5)), "64 MB more free: trim")
