@@ -48,7 +48,10 @@ extension ProxyConfig {
 
     /// Reads and parses the file at `path` (which names it in messages). A file that cannot be
     /// read or is not UTF-8 is an error without a line.
-    public static func load(path: String, home: String? = nil) -> ConfigLoadResult {
+    ///
+    /// - Parameter refusingEmpty: an empty (or blank) file is an error rather than all defaults —
+    ///   for a reload, which may catch an in-place save between its truncate and its write.
+    public static func load(path: String, home: String? = nil, refusingEmpty: Bool = false) -> ConfigLoadResult {
         func fail(_ message: String) -> ConfigLoadResult {
             .failure(ConfigError([ConfigDiagnostic(severity: .error, file: path, line: nil, keyPath: nil, message: message)]))
         }
@@ -66,6 +69,9 @@ extension ProxyConfig {
         if ferror(f) != 0 { return fail("cannot read the config file: \(String(cString: strerror(errno)))") }
         guard let text = String(validating: bytes, as: UTF8.self) else {
             return fail("the config file is not valid UTF-8")
+        }
+        if refusingEmpty && text.allSatisfy(\.isWhitespace) {
+            return fail("the file is empty (a save in progress?); a config of all defaults needs at least a comment")
         }
         return parse(text, file: path, home: home)
     }

@@ -547,6 +547,20 @@ func parseError(_ text: String, sourceLocation: SourceLocation = #_sourceLocatio
         #expect(e.description == "/nonexistent/dir/config.yaml: cannot read the config file: No such file or directory")
     }
 
+    /// A blank file is all defaults at start, and an error for a reload.
+    @Test func aBlankFileIsRefusedOnlyWhenAsked() throws {
+        var template = Array("/tmp/proxyconfig-test-XXXXXX".utf8CString)
+        let fd = mkstemp(&template)
+        try #require(fd >= 0)
+        let path = String(decoding: template.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        defer { unlink(path) }
+        _ = " \n\n".withCString { write(fd, $0, strlen($0)) }
+        close(fd)
+        #expect(try ProxyConfig.load(path: path).get().0.port == 8317)
+        guard case .failure(let e) = ProxyConfig.load(path: path, refusingEmpty: true) else { Issue.record("expected failure"); return }
+        #expect(e.description.contains("the file is empty"), "\(e)")
+    }
+
     @Test func multipleDocumentsWarn() throws {
         let (c, warnings) = try parseOK("port: 1111\n---\nport: 2222\n")
         #expect(c.port == 1111)

@@ -82,12 +82,7 @@ struct Reloader: Service {
             // in-place save truncates before it writes, and a reload caught in
             // between would drop every provider until the next event (the
             // reload soak saw 1.4 s of 404s). The write's own event follows.
-            // A config meant to be all defaults needs a comment in it.
-            let text = FileSystem.readText(old.configPath)
-            let isEmpty = text.map { $0.allSatisfy(\.isWhitespace) } ?? false
-            switch isEmpty ? .failure(ConfigError([ConfigDiagnostic(severity: .error, file: old.configPath, line: nil, keyPath: nil,
-                                                                      message: "the file is empty (a save in progress?); a config of all defaults needs at least a comment")]))
-                           : ProxyConfig.load(path: old.configPath) {
+            switch ProxyConfig.load(path: old.configPath, refusingEmpty: true) {
             case .failure(let e):
                 logger.error("config not reloaded, the running one stays: \(e)")
             case .success(let (c, warnings)):
