@@ -69,4 +69,30 @@ import Glibc
         }
         #expect(seen.contains(path), "\(seen)")
     }
+
+    /// A folder watched without `markWrites` (the auth directory, where the
+    /// usage database writes all the time) never marks its files as being
+    /// written; their close is still reported.
+    @Test func aFolderWatchedWithoutMarkingWritesIgnoresWrites() async throws {
+        var template = Array("/tmp/cliproxy-watch-XXXXXX".utf8CString)
+        let dir = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
+        defer { FileSystem.removeTree(dir) }
+        let watcher = FileWatcher()
+        defer { watcher.stop() }
+        watcher.watch(dir, markWrites: false)
+        let path = dir + "/usage.db"
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        try #require(fd >= 0)
+        var bytes = Array("written, still open".utf8)
+        #expect(write(fd, &bytes, bytes.count) == bytes.count)
+        try await Task.sleep(for: .milliseconds(400))
+        #expect(watcher.beingWritten([path]).isEmpty)
+        close(fd)
+        var seen: Set<String> = []
+        for _ in 0..<1500 where !seen.contains(path) {  // up to 30 s: a loaded machine delays the watcher thread
+            try await Task.sleep(for: .milliseconds(20))
+            seen.formUnion(watcher.drain())
+        }
+        #expect(seen.contains(path), "\(seen)")
+    }
 }

@@ -50,7 +50,7 @@ struct Reloader: Service {
     func watch(_ w: FileWatcher) {
         let state = store.state
         w.watch(ServerState.directory(of: FileSystem.absolute(state.configPath)))
-        if state.accounts != nil { w.watch(FileSystem.absolute(state.config.authDirPath)) }
+        if state.accounts != nil { w.watch(FileSystem.absolute(state.config.authDirPath), markWrites: false) }
         let root = state.rules.source.root
         w.watch(root)
         for rel in FileSystem.walk(root) {

@@ -25,7 +25,12 @@ public final class FileWatcher: @unchecked Sendable {
         pthread_detach(tid)
     }
 
-    public func watch(_ dir: String) {
+    /// Watches `dir` (once; later calls for it change nothing).
+    /// - Parameter markWrites: also track its files between a write and their
+    ///   close (`beingWritten`). Off for a folder whose files are only ever
+    ///   renamed into place and where something writes all the time (the auth
+    ///   directory holds the usage database): each write would wake the watcher.
+    public func watch(_ dir: String, markWrites: Bool = true) {
         guard fd >= 0 else { return }
         state.withLock { s in
             guard !s.watched.contains(dir) else { return }
@@ -35,7 +40,7 @@ public final class FileWatcher: @unchecked Sendable {
             // rules folder); a new file is reported when it is closed.
             // IN_MODIFY is not reported: it marks the file as being written
             // until its close (see `beingWritten`).
-            let mask = UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_MODIFY)
+            let mask = UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | (markWrites ? IN_MODIFY : 0))
             let wd = inotify_add_watch(fd, dir, mask)
             if wd >= 0 { s.byWatch[wd] = dir; s.watched.insert(dir) }
         }
