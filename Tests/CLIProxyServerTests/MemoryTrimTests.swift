@@ -10,18 +10,27 @@ import Glibc
 /// the process's RSS, so `make test` runs this suite in a process of its own
 /// (`swift test --filter MemoryTrimTests`).
 @Suite(.serialized) struct MemoryTrimTests {
-    @Test func aBurstsFreedHeapIsHandedBackOnce() {
-        let mb = 1 << 20
-        let trimmer = MemoryTrimmer(threshold: 32 * mb, logger: Logger(label: "trim-test"))
-        MemoryTrimmer.resetReference()
+    static let mb = 1 << 20
 
-        // A burst: 96 MB in 4 KB chunks (heap, not mmap), touched, then freed
-        // under a chunk allocated after them, so the heap's top stays put and
-        // free() cannot shrink it by itself. The first look comes after the
-        // allocation: free memory left by earlier tests may be reused by it.
-        let chunks = (0..<(96 * mb / 4096)).map { _ in malloc(4096)! }
+    /// A fresh trimmer (32 MB threshold) and forgotten process-wide state.
+    static func trimmer() -> MemoryTrimmer {
+        MemoryTrimmer.resetReference()
+        return MemoryTrimmer(threshold: 32 * mb, logger: Logger(label: "trim-test"))
+    }
+
+    /// `megabytes` in 4 KB chunks (heap, not mmap), touched, and a chunk
+    /// allocated after them (`pin`) so that the heap's top stays put and free()
+    /// cannot shrink it by itself.
+    static func burst(megabytes: Int) -> (chunks: [UnsafeMutableRawPointer], pin: UnsafeMutableRawPointer?) {
+        let chunks = (0..<(megabytes * mb / 4096)).map { _ in malloc(4096)! }
         for c in chunks { memset(c, 1, 4096) }
-        let pin = malloc(4096)
+        return (chunks, malloc(4096))
+    }
+    @Test func aBurstsFreedHeapIsHandedBackOnce() {
+        let mb = Self.mb, trimmer = Self.trimmer()
+        // A burst of 96 MB, then freed under its pin. The first look comes
+        // after the allocation: free memory left by earlier tests may be reused by it.
+        let (chunks, pin) = Self.burst(megabytes: 96)
         #expect(!trimmer.trimIfWorthIt(), "the first look only takes the reference")
         for c in chunks { free(c) }
         let held = ProcessFigures.residentBytes()
@@ -37,12 +46,8 @@ import Glibc
     /// still live); when the rest is freed the free count grows again, and
     /// the trimmer trims again.
     @Test func aTrimInTheMiddleOfABurstIsNotTheLast() {
-        let mb = 1 << 20
-        let trimmer = MemoryTrimmer(threshold: 32 * mb, logger: Logger(label: "trim-test"))
-        MemoryTrimmer.resetReference()
-        let chunks = (0..<(128 * mb / 4096)).map { _ in malloc(4096)! }
-        for c in chunks { memset(c, 1, 4096) }
-        let pin = malloc(4096)
+        let mb = Self.mb, trimmer = Self.trimmer()
+        let (chunks, pin) = Self.burst(megabytes: 128)
         let t0 = ContinuousClock.now
         #expect(!trimmer.trimIfWorthIt(now: t0), "the first look, after the allocation (it may reuse free memory)")
         for (i, c) in chunks.enumerated() where i % 2 == 0 { free(c) }  // 64 MB free, no whole page among it
@@ -60,12 +65,8 @@ import Glibc
     /// Free memory that coalesces without the free count growing past the
     /// threshold is released by the catch-up rule, once `catchUp` has passed.
     @Test func freeMemoryThatCoalescedIsReleasedAfterTheCatchUpDelay() {
-        let mb = 1 << 20
-        let trimmer = MemoryTrimmer(threshold: 32 * mb, logger: Logger(label: "trim-test"))
-        MemoryTrimmer.resetReference()
-        let chunks = (0..<(128 * mb / 4096)).map { _ in malloc(4096)! }
-        for c in chunks { memset(c, 1, 4096) }
-        let pin = malloc(4096)
+        let mb = Self.mb, trimmer = Self.trimmer()
+        let (chunks, pin) = Self.burst(megabytes: 128)
         for (i, c) in chunks.enumerated() where i % 2 == 0 { free(c) }  // 64 MB free, fragmented
         let t0 = ContinuousClock.now
         #expect(!trimmer.trimIfWorthIt(now: t0), "the first look only takes the low")
