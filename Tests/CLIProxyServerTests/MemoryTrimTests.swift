@@ -80,9 +80,31 @@ import Glibc
         #expect(!trimmer.trimIfWorthIt(now: t0 + .seconds(29)), "before the catch-up delay")
         #expect(trimmer.trimIfWorthIt(now: t0 + .seconds(31)), "after it, with the free bytes moved: trim")
         #expect(held - ProcessFigures.residentBytes() > 32 * mb, "RSS \(held >> 20) MB before")
-        #expect(!trimmer.trimIfWorthIt(now: t0 + .seconds(62)), "nothing moved since: no trim")
+        #expect(!trimmer.trimIfWorthIt(now: t0 + .seconds(62)), "nothing resident since: no trim")
 
         for i in stride(from: joined + 1, to: chunks.count, by: 2) { free(chunks[i]) }
         free(pin)
+    }
+
+    /// Traffic that allocates and frees as much as a trim released faults
+    /// those pages in again with the free count unmoved: the catch-up rule
+    /// sees resident memory beyond malloc's in-use grow, and trims again.
+    @Test func pagesFaultedInAgainAfterATrimAreReleasedAgain() {
+        let mb = Self.mb, trimmer = Self.trimmer()
+        let t0 = ContinuousClock.now
+        let first = Self.burst(megabytes: 96)
+        #expect(!trimmer.trimIfWorthIt(now: t0), "the first look only takes the reference")
+        for c in first.chunks { free(c) }
+        #expect(trimmer.trimIfWorthIt(now: t0 + .seconds(5)), "the burst ended: trim")
+
+        // The same burst again, in the memory the trim released, and freed again.
+        let second = Self.burst(megabytes: 96)
+        for c in second.chunks { free(c) }
+        let held = ProcessFigures.residentBytes()
+        #expect(!trimmer.trimIfWorthIt(now: t0 + .seconds(20)), "the free count is where the trim left it: no burst")
+        #expect(trimmer.trimIfWorthIt(now: t0 + .seconds(36)), "after the catch-up delay, with the pages resident again: trim")
+        #expect(held - ProcessFigures.residentBytes() > 64 * mb, "RSS \(held >> 20) MB before")
+        #expect(!trimmer.trimIfWorthIt(now: t0 + .seconds(72)), "nothing resident since: no trim")
+        free(second.pin); free(first.pin)
     }
 }
