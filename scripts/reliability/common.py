@@ -342,14 +342,16 @@ class Harness:
         log = open(self.log_path, "ab")
         self.proxy = subprocess.Popen([self.binary, "--config", self.config_path, "--rules", self.rules],
                                       stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir)
-        deadline = time.time() + 60
+        # A proxy under valgrind compiles its rules for minutes: CLIPROXY_START_S waits longer.
+        wait = float(os.environ.get("CLIPROXY_START_S", "60"))
+        deadline = time.time() + wait
         while time.time() < deadline:
             if self.proxy.poll() is not None:
                 sys.exit("cliproxy exited at start-up (status %s); log: %s" % (self.proxy.returncode, self.log_path))
             if self.healthy_sync(0.5):
                 return
             time.sleep(0.05)
-        sys.exit("cliproxy did not answer /healthz within 60 s; log: %s" % self.log_path)
+        sys.exit("cliproxy did not answer /healthz within %.0f s; log: %s" % (wait, self.log_path))
 
     def restart_proxy(self):
         if self.proxy and self.proxy.poll() is None:

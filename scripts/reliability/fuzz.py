@@ -388,8 +388,9 @@ async def run(args):
         for ep in endpoints:
             row = res.row(ep[0])
             t_ep = time.monotonic()
-            for start in range(0, args.count, args.batch):
-                cases = [make_case(ep, i, args.seed, h.port, fixtures.get(ep[4]), args.strategy and args.strategy.split(",")) for i in range(start, min(args.count, start + args.batch))]
+            end = args.first + args.count
+            for start in range(args.first, end, args.batch):
+                cases = [make_case(ep, i, args.seed, h.port, fixtures.get(ep[4]), args.strategy and args.strategy.split(",")) for i in range(start, min(end, start + args.batch))]
                 sem = asyncio.Semaphore(args.parallel)
 
                 async def one(c):

@@ -36,6 +36,8 @@ def main():
     f = sub.add_parser("fuzz", help="bad input on every client endpoint")
     common(f)
     f.add_argument("--count", type=int, default=1000, help="requests per endpoint")
+    f.add_argument("--first", type=int, default=0,
+                   help="index of the first case (cases depend on seed, endpoint and index alone: rerun a range)")
     f.add_argument("--seed", default="1")
     f.add_argument("--rounds", type=int, default=1,
                    help="run the same inputs this many times on one process, printing the settled RSS after each "
