@@ -38,6 +38,34 @@ import CJQ
         }
     }
 
+    /// Exchanges dropped by the server's tasks release their parsed request,
+    /// IR and `$ctx` on their rule thread, never on the dropping thread:
+    /// libjq's counts are not atomic, and the IR holds strings shared with
+    /// the compiled program that the rule thread is counting at the same
+    /// time. (The release used to ride on a job the exchange's deinit queued;
+    /// when that job ran before the deinit had let go of the exchange's own
+    /// reference, the last reference fell on the dropping thread — a SIGSEGV
+    /// in libjq after ~1 million fuzz requests. Debug builds stop at a
+    /// `JVCell` touched by a second thread, so here the race fails the run.)
+    @Test func droppedExchangesReleaseTheirValuesOnTheirRuleThread() async throws {
+        let set = try await Self.rules()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for t in 0..<4 {
+                group.addTask {
+                    for i in 0..<400 {
+                        let c = Self.dialects[(t + i) % 4], u = Self.dialects[(t + i + 1) % 4]
+                        let ex = Exchange(ruleSet: set, client: c, upstream: u, context: Self.context())
+                        _ = try await ex.decode(Self.hello[c]!.bytes)
+                        let bound = ex.bound(to: u, model: "m")
+                        let out = try await bound.encodeRequest()
+                        #expect(out.text.contains("hi"))
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
     /// A body of another dialect, or one missing what the dialect requires,
     /// is refused by the client dialect's decoder with a message naming the
     /// field. (A minimal Claude body is also a valid Chat body, so that pair

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import CJQ
 
 // Ownership: every `jv_*` function consumes its `jv` arguments except
@@ -132,15 +137,51 @@ enum JV {
     }
 }
 
-/// A `jv` held across calls on one worker thread (the stream fold's state, a
+/// A `jv` held across calls on one rule thread (the stream fold's state, a
 /// parsed client request). `@unchecked Sendable` only so that the object can be
 /// *referenced* from the session that owns it; its value is read and written
-/// exclusively by jobs running on the worker the session is pinned to.
+/// exclusively by jobs running on `thread`.
+///
+/// The last reference may fall anywhere — a server task dropping an
+/// `Exchange`, a rule thread finishing a job — so the cell never frees its
+/// value where it dies: it hands the value to its thread to free there.
+/// (Freeing off the thread raced libjq's non-atomic counts of the strings an
+/// IR shares with the compiled program: `RealRulesTests
+/// .droppedExchangesReleaseTheirValuesOnTheirRuleThread`.)
+///
+/// Debug builds check the rule: the first thread to touch the cell owns it,
+/// and any other thread touching it stops the process there, naming the
+/// cell, instead of corrupting a count that fails somewhere else much later.
 final class JVCell: @unchecked Sendable {
-    var value: jv
-    init(owned value: jv) { self.value = value }
-    func replace(owned v: jv) { jv_free(value); value = v }
-    deinit { jv_free(value) }
+    private var stored: jv = jv_null()
+    private let thread: RuleThread
+    var value: jv {
+        get { checkOwner(); return stored }
+        set { checkOwner(); stored = newValue }
+    }
+    /// An empty (null) cell whose value lives on `thread`.
+    init(on thread: RuleThread) { self.thread = thread }
+    func replace(owned v: jv) { checkOwner(); jv_free(stored); stored = v }
+    deinit {
+        // Null, booleans and numbers carry no count; the rest is freed on the thread.
+        switch jv_get_kind(stored) {
+        case JV_KIND_NULL, JV_KIND_TRUE, JV_KIND_FALSE, JV_KIND_NUMBER: return
+        default:
+            let v = stored
+            thread.submit { _ in jv_free(v) }
+        }
+    }
+
+    #if DEBUG
+    private var owner: pthread_t? = nil
+    private func checkOwner() {
+        let me = pthread_self()
+        guard let owner else { owner = me; return }
+        precondition(pthread_equal(owner, me) != 0, "a JVCell was touched by a second thread (libjq's counts are not atomic)")
+    }
+    #else
+    @inline(__always) private func checkOwner() {}
+    #endif
 }
 
 /// Fast first-invalid-byte check for UTF-8 (ASCII runs take the fast path).

@@ -91,10 +91,11 @@ public struct UpstreamErrorInfo: Sendable, Equatable {
 
 /// The parsed client request and its IR, kept as `jv`s on one worker for the
 /// whole exchange (several attempts may encode them for different upstreams).
-final class ExchangeValues: @unchecked Sendable {
-    let request = JVCell(owned: jv_null())
-    let ir = JVCell(owned: jv_null())
+final class ExchangeValues: Sendable {
+    let request: JVCell
+    let ir: JVCell
     let usage = UsageCell()
+    init(on thread: RuleThread) { request = JVCell(on: thread); ir = JVCell(on: thread) }
 }
 
 /// One client request's trip through the rules: its request translation, and
@@ -127,8 +128,8 @@ public final class Exchange: Sendable {
         self.patch = nil
         self.hooks = []
         self.worker = ruleSet.pickWorker()
-        self.values = ExchangeValues()
-        self.ctx = JVCell(owned: jv_null())
+        self.values = ExchangeValues(on: worker.thread)
+        self.ctx = JVCell(on: worker.thread)
     }
 
     private init(from other: Exchange, upstream: String, context: TranslationContext, patch: String?) {
@@ -140,7 +141,7 @@ public final class Exchange: Sendable {
         self.hooks = patch.flatMap { other.ruleSet.source.patches[$0] } ?? []
         worker = other.worker
         values = other.values
-        ctx = JVCell(owned: jv_null())
+        ctx = JVCell(on: other.worker.thread)
     }
 
     /// The same exchange (worker, parsed request, IR) aimed at `upstream`
@@ -167,14 +168,6 @@ public final class Exchange: Sendable {
     private func hook(_ programs: Programs, _ hook: String, _ body: jv) throws -> jv {
         guard let patch, hooks.contains(hook) else { return body }
         return try run(programs, upstream, "patch_\(hook):\(patch)", body)
-    }
-
-    deinit {
-        // `ctx` and the values are jvs of the worker's thread (libjq's counts
-        // are not atomic): release them there. Other exchanges bound from this
-        // one may still hold `values`; they release them the same way.
-        let cells = (ctx, values)
-        worker.submit { _ in cells.0.replace(owned: jv_null()); _ = cells.1 }
     }
 
     /// Builds a program's input `{op, ctx, body}` (owned), consuming `body`.
@@ -671,14 +664,16 @@ final class StreamFramer: @unchecked Sendable {
 /// event batch, holding the fold state on the exchange's worker.
 public final class StreamTranslator: Sendable {
     let exchange: Exchange
-    let decodeState = JVCell(owned: jv_null())
-    let encodeState = JVCell(owned: jv_null())
+    let decodeState: JVCell
+    let encodeState: JVCell
     let framer: StreamFramer
     public var passthrough: Bool { exchange.relaysVerbatim }
 
     init(exchange: Exchange, framing: StreamFraming) {
         self.exchange = exchange
         self.framer = StreamFramer(framing: framing)
+        decodeState = JVCell(on: exchange.worker.thread)
+        encodeState = JVCell(on: exchange.worker.thread)
     }
 
     /// Translates the events that arrived together; returns client bytes
@@ -713,11 +708,5 @@ public final class StreamTranslator: Sendable {
         guard exchange.client == exchange.upstream else { return try await finish() }
         if let last, await exchange.endsStream(last) { return [] }
         return try await exchange.encodeStreamError(self, status: 502, type: "server", message: message)
-    }
-
-    deinit {
-        // The states are jvs of the worker's thread: release them there.
-        let cells = (decodeState, encodeState)
-        exchange.worker.submit { _ in cells.0.replace(owned: jv_null()); cells.1.replace(owned: jv_null()) }
     }
 }
