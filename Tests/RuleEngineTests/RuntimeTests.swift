@@ -159,8 +159,9 @@ import CJQ
     }
 
     /// Regression: a worker once released finished jobs under its queue lock;
-    /// when that freed the last reference to an Exchange, the Exchange's
-    /// deinit re-entered the queue and the worker deadlocked.
+    /// when that freed the last reference to an Exchange, the release of its
+    /// values (queued on the worker: `JVCell`) re-entered the queue and the
+    /// worker deadlocked.
     @Test(.timeLimit(.minutes(2))) func droppedExchangesDoNotDeadlockTheWorkers() async throws {
         let set = try await TestRules().build(threads: 2)
         for i in 0..<3000 {

@@ -155,10 +155,8 @@ enum JV {
 final class JVCell: @unchecked Sendable {
     private var stored: jv = jv_null()
     private let thread: RuleThread
-    var value: jv {
-        get { checkOwner(); return stored }
-        set { checkOwner(); stored = newValue }
-    }
+    /// The value, borrowed (set it with `replace`).
+    var value: jv { checkOwner(); return stored }
     /// An empty (null) cell whose value lives on `thread`.
     init(on thread: RuleThread) { self.thread = thread }
     func replace(owned v: jv) { checkOwner(); jv_free(stored); stored = v }
