@@ -528,15 +528,19 @@ func parseError(_ text: String, sourceLocation: SourceLocation = #_sourceLocatio
         #expect(try parseOK("host: \"::\"").0.effectiveHost == "::")
     }
 
-    @Test func loadReadsAFileAndNamesItInMessages() throws {
+    /// A new file under /tmp holding `text`; its path.
+    static func temporaryFile(_ text: String) throws -> String {
         var template = Array("/tmp/proxyconfig-test-XXXXXX".utf8CString)
         let fd = mkstemp(&template)
         try #require(fd >= 0)
-        let path = String(decoding: template.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        defer { unlink(path) }
-        let body = "port: 1234\nfoo: 1\n"
-        _ = body.withCString { write(fd, $0, strlen($0)) }
+        _ = text.withCString { write(fd, $0, strlen($0)) }
         close(fd)
+        return String(decoding: template.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    @Test func loadReadsAFileAndNamesItInMessages() throws {
+        let path = try Self.temporaryFile("port: 1234\nfoo: 1\n")
+        defer { unlink(path) }
         let (c, warnings) = try ProxyConfig.load(path: path, home: "/h").get()
         #expect(c.port == 1234)
         #expect(warnings.map(\.description) == ["unknown key `foo` at \(path):2"])
@@ -549,13 +553,8 @@ func parseError(_ text: String, sourceLocation: SourceLocation = #_sourceLocatio
 
     /// A blank file is all defaults at start, and an error for a reload.
     @Test func aBlankFileIsRefusedOnlyWhenAsked() throws {
-        var template = Array("/tmp/proxyconfig-test-XXXXXX".utf8CString)
-        let fd = mkstemp(&template)
-        try #require(fd >= 0)
-        let path = String(decoding: template.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let path = try Self.temporaryFile(" \n\n")
         defer { unlink(path) }
-        _ = " \n\n".withCString { write(fd, $0, strlen($0)) }
-        close(fd)
         #expect(try ProxyConfig.load(path: path).get().0.port == 8317)
         guard case .failure(let e) = ProxyConfig.load(path: path, refusingEmpty: true) else { Issue.record("expected failure"); return }
         #expect(e.description.contains("the file is empty"), "\(e)")

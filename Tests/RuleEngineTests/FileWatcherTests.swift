@@ -8,9 +8,24 @@ import Glibc
 /// renamed into place — never while it is being written: a reload must not
 /// read a config caught half-written (found by `reliability.py reload`).
 @Suite struct FileWatcherTests {
-    @Test func aFileIsReportedWhenClosedNotWhileWritten() async throws {
+    static func temporaryFolder() -> String {
         var template = Array("/tmp/cliproxy-watch-XXXXXX".utf8CString)
-        let dir = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
+        return template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
+    }
+
+    /// What the watcher reported until it reported `path`, or for 30 s (a
+    /// loaded machine delays the watcher thread).
+    static func reports(of path: String, from watcher: FileWatcher) async throws -> Set<String> {
+        var seen: Set<String> = []
+        for _ in 0..<1500 where !seen.contains(path) {
+            try await Task.sleep(for: .milliseconds(20))
+            seen.formUnion(watcher.drain())
+        }
+        return seen
+    }
+
+    @Test func aFileIsReportedWhenClosedNotWhileWritten() async throws {
+        let dir = Self.temporaryFolder()
         defer { FileSystem.removeTree(dir) }
         let watcher = FileWatcher()
         defer { watcher.stop() }
@@ -31,11 +46,7 @@ import Glibc
         try await Task.sleep(for: .milliseconds(400))
         #expect(watcher.drain().isEmpty)
         close(fd)
-        var seen: Set<String> = []
-        for _ in 0..<1500 where !seen.contains(path) {  // up to 30 s: a loaded machine delays the watcher thread
-            try await Task.sleep(for: .milliseconds(20))
-            seen.formUnion(watcher.drain())
-        }
+        var seen = try await Self.reports(of: path, from: watcher)
         #expect(seen.contains(path), "\(seen)")
         #expect(watcher.beingWritten([path]).isEmpty, "closed, so no longer being written")
 
@@ -51,22 +62,14 @@ import Glibc
         #expect(marked, "a truncated file still open is marked as being written")
         #expect(watcher.drain().isEmpty, "and not reported")
         close(again)
-        seen = []
-        for _ in 0..<1500 where !seen.contains(path) {
-            try await Task.sleep(for: .milliseconds(20))
-            seen.formUnion(watcher.drain())
-        }
+        seen = try await Self.reports(of: path, from: watcher)
         #expect(seen.contains(path) && watcher.beingWritten([path]).isEmpty)
 
         // Renamed into place (an atomic save): reported too.
         FileSystem.write(dir + "/.tmp", "port: 8318\n")
         _ = watcher.drain()
         #expect(rename(dir + "/.tmp", path) == 0)
-        seen = []
-        for _ in 0..<1500 where !seen.contains(path) {  // up to 30 s: a loaded machine delays the watcher thread
-            try await Task.sleep(for: .milliseconds(20))
-            seen.formUnion(watcher.drain())
-        }
+        seen = try await Self.reports(of: path, from: watcher)
         #expect(seen.contains(path), "\(seen)")
     }
 
@@ -74,8 +77,7 @@ import Glibc
     /// usage database writes all the time) never marks its files as being
     /// written; their close is still reported.
     @Test func aFolderWatchedWithoutMarkingWritesIgnoresWrites() async throws {
-        var template = Array("/tmp/cliproxy-watch-XXXXXX".utf8CString)
-        let dir = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
+        let dir = Self.temporaryFolder()
         defer { FileSystem.removeTree(dir) }
         let watcher = FileWatcher()
         defer { watcher.stop() }
@@ -88,11 +90,7 @@ import Glibc
         try await Task.sleep(for: .milliseconds(400))
         #expect(watcher.beingWritten([path]).isEmpty)
         close(fd)
-        var seen: Set<String> = []
-        for _ in 0..<1500 where !seen.contains(path) {  // up to 30 s: a loaded machine delays the watcher thread
-            try await Task.sleep(for: .milliseconds(20))
-            seen.formUnion(watcher.drain())
-        }
+        let seen = try await Self.reports(of: path, from: watcher)
         #expect(seen.contains(path), "\(seen)")
     }
 }

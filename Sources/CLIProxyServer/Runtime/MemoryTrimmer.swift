@@ -43,11 +43,12 @@ final class MemoryTrimmer: Service, Sendable {
     /// once per server.
     private static let state = Mutex<(low: Int, slackAfterTrim: Int, at: ContinuousClock.Instant)?>(nil)
 
-    /// Resident bytes malloc does not count as in use: its resident free
-    /// pages, plus the process's code, stacks and other mappings (steady).
-    static func residentSlack() -> Int {
+    /// One look at malloc: its free bytes, and the resident bytes it does not
+    /// count as in use — its resident free pages, plus the process's code,
+    /// stacks and other mappings (steady).
+    static func look() -> (free: Int, slack: Int) {
         let m = mallinfo2()
-        return ProcessFigures.residentBytes() - Int(m.uordblks) - Int(m.hblkhd)
+        return (Int(m.fordblks), ProcessFigures.residentBytes() - Int(m.uordblks) - Int(m.hblkhd))
     }
     let catchUp: Duration
 
@@ -72,10 +73,10 @@ final class MemoryTrimmer: Service, Sendable {
     func trimIfWorthIt(now: ContinuousClock.Instant = .now) -> Bool {
         // Under the lock: a second trimmer's look waits for a trim in progress.
         let trimmed: (Int, Int, Duration)? = Self.state.withLock { state in
-            let free = Int(mallinfo2().fordblks)
-            guard let last = state else { state = (free, Self.residentSlack(), now); return nil }
+            let (free, slack) = Self.look()
+            guard let last = state else { state = (free, slack, now); return nil }
             let burstEnded = free - last.low > threshold
-            let catchUpDue = free > threshold && now - last.at >= catchUp && Self.residentSlack() - last.slackAfterTrim > 1 << 20
+            let catchUpDue = free > threshold && now - last.at >= catchUp && slack - last.slackAfterTrim > 1 << 20
             guard burstEnded || catchUpDue else {
                 state = (min(last.low, free), last.slackAfterTrim, last.at)
                 return nil
@@ -84,7 +85,8 @@ final class MemoryTrimmer: Service, Sendable {
             let start = ContinuousClock.now
             malloc_trim(0)
             let took = ContinuousClock.now - start
-            state = (Int(mallinfo2().fordblks), Self.residentSlack(), now)
+            let after = Self.look()
+            state = (after.free, after.slack, now)
             return (free, rss - ProcessFigures.residentBytes(), took)
         }
         guard let (free, released, took) = trimmed else { return false }
